@@ -1,0 +1,2 @@
+//! Load generator for tickstream (placeholder until the bench crate lands).
+fn main() {}

@@ -1,0 +1,1 @@
+//! tickstream: a live price feed over Server-Sent Events.
