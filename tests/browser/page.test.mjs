@@ -1,0 +1,363 @@
+// End-to-end test of the live page (GET /, src/page.html) in a real browser.
+//
+// Starts the real tickstream binary ($TICKSTREAM_BIN) on 127.0.0.1:0, drives
+// Debian's Chromium (/usr/bin/chromium) through playwright-core, and checks
+// what a user sees: prices arriving and changing, the connection state in
+// words, a server restart on the same port survived without a duplicate or
+// backwards chart point, the 503-then-recover path, ?symbols= narrowing, the
+// 360 px layout, dark mode, and that the page never reaches off-site.
+//
+// Run (from the repo root):
+//   cargo build --release
+//   (cd tests/browser && npm ci)
+//   TICKSTREAM_BIN=target/release/tickstream node tests/browser/page.test.mjs
+//
+// Without Chromium or node_modules it prints "SKIPPED: ..." and exits 0,
+// unless CI=true, where that is a failure. Screenshots go to
+// target/screenshots/.
+
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const PAGE_FILE = path.join(ROOT, 'src/page.html');
+const SHOTS = path.join(ROOT, 'target/screenshots');
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const OVERALL_TIMEOUT_MS = 60_000;
+const IN_CI = process.env.CI === 'true';
+
+// ---- prerequisites: never pass silently ------------------------------------
+
+function skipOrFail(why) {
+  if (IN_CI) {
+    process.stderr.write(`\nFAILED: browser test cannot run: ${why} (CI=true, so this is an error)\n\n`);
+    process.exit(1);
+  }
+  process.stderr.write(`\n*** SKIPPED: browser test not run: ${why} ***\n\n`);
+  process.exit(0);
+}
+
+const BIN = process.env.TICKSTREAM_BIN;
+if (!BIN) {
+  process.stderr.write('error: set TICKSTREAM_BIN to the tickstream binary, e.g.\n' +
+    '  TICKSTREAM_BIN=target/release/tickstream node tests/browser/page.test.mjs\n');
+  process.exit(2);
+}
+const BIN_PATH = path.resolve(ROOT, BIN);
+try { fs.accessSync(BIN_PATH, fs.constants.X_OK); } catch {
+  process.stderr.write(`error: TICKSTREAM_BIN=${BIN} is not an executable file (resolved to ${BIN_PATH})\n`);
+  process.exit(2);
+}
+if (!fs.existsSync(CHROMIUM)) skipOrFail(`${CHROMIUM} is missing (apt-get install -y chromium)`);
+let chromium;
+try {
+  ({ chromium } = await import('playwright-core'));
+} catch (e) {
+  skipOrFail(`playwright-core is not installed (cd tests/browser && npm ci): ${e.code || e.message}`);
+}
+
+// ---- bounded time and cleanup ----------------------------------------------
+
+const servers = new Set();   // child processes we started
+let browser = null;
+
+function killAll() {
+  for (const s of servers) {
+    try { process.kill(s.child.pid, 'SIGKILL'); } catch { /* already gone */ }
+  }
+  servers.clear();
+}
+process.on('exit', killAll);
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => { killAll(); process.exit(130); });
+
+const watchdog = setTimeout(() => {
+  process.stderr.write(`\nFAILED: browser test exceeded ${OVERALL_TIMEOUT_MS / 1000} s overall; killing everything\n`);
+  for (const s of servers) process.stderr.write(`--- server ${s.child.pid} stderr (tail) ---\n${s.log.slice(-20).join('\n')}\n`);
+  killAll();
+  process.exit(1);
+}, OVERALL_TIMEOUT_MS);
+watchdog.unref();
+
+after(async () => {
+  if (browser) await browser.close().catch(() => {});
+  for (const s of [...servers]) await stopServer(s);
+});
+
+// ---- the server under test -------------------------------------------------
+
+const LISTENING = /^tickstream \S+ listening on http:\/\/(\S+):(\d+)\/$/;
+
+/** Starts the binary and resolves once its first stderr line names the port. */
+async function startServer(addr, extra = []) {
+  const args = ['--addr', addr, '--interval', '200ms', ...extra];
+  const child = spawn(BIN_PATH, args, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  const s = { child, log: [], args, exited: false };
+  servers.add(s);
+  child.on('exit', () => { s.exited = true; servers.delete(s); });
+  child.stderr.setEncoding('utf8');
+  let buf = '';
+  const first = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no "listening on" line within 5 s from ${BIN} ${args.join(' ')}`)), 5000);
+    child.on('exit', (code, sig) => { clearTimeout(timer); reject(new Error(`${BIN} ${args.join(' ')} exited (${code ?? sig}) before listening:\n${s.log.join('\n')}${buf}`)); });
+    // Keep draining stderr for the whole run, so the server never blocks on a full pipe.
+    child.stderr.on('data', (chunk) => {
+      buf += chunk;
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (s.log.length === 0) {
+          const m = LISTENING.exec(line);
+          clearTimeout(timer);
+          if (m) { s.host = m[1]; s.port = Number(m[2]); resolve(); } else reject(new Error(`unexpected first stderr line: ${JSON.stringify(line)}`));
+        }
+        s.log.push(line);
+        if (s.log.length > 500) s.log.splice(0, 100);
+      }
+    });
+  });
+  await first;
+  s.url = `http://${s.host}:${s.port}/`;
+  return s;
+}
+
+async function stopServer(s) {
+  if (s.exited) return;
+  const gone = once(s.child, 'exit');
+  try { process.kill(s.child.pid, 'SIGKILL'); } catch { /* already gone */ }
+  await gone;
+}
+
+/** Plain GET with a time limit; resolves {status, headers, body}. */
+function get(url, { limitMs = 3000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => { body += c; });
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body }));
+    });
+    req.setTimeout(limitMs, () => req.destroy(new Error(`GET ${url}: no answer within ${limitMs} ms`)));
+    req.on('error', reject);
+  });
+}
+
+// ---- the "no external URL" rule ---------------------------------------------
+
+/** Returns a list of offending snippets (empty when the HTML is self-contained). */
+function externalRefs(html) {
+  const rules = [
+    [/\b(?:https?|wss?|ftp):\/\//gi, 'absolute URL'],
+    [/\b(?:src|href|action|poster|srcset|data)\s*=\s*["']?\s*\/\//gi, 'protocol-relative src/href'],
+    [/\b(?:src|href)\s*=\s*["']?(?!data:|#|["'\s>])/gi, 'src/href to a resource other than data:'],
+    [/url\(\s*["']?(?!data:)/gi, 'CSS url() to a resource other than data:'],
+    [/@import\b/gi, '@import'],
+    [/["'`]\/\/[\w.-]+/g, 'protocol-relative string'],
+    [/\b(?:importScripts|navigator\.sendBeacon|XMLHttpRequest|WebSocket)\b/g, 'other network API'],
+  ];
+  const found = [];
+  for (const [re, what] of rules) {
+    for (const m of html.matchAll(re)) {
+      found.push(`${what}: ${JSON.stringify(html.slice(Math.max(0, m.index - 30), m.index + 50))}`);
+    }
+  }
+  // The only URLs the script may open are /prices (EventSource and the
+  // error-explaining fetch). Every string literal starting with "/" is checked.
+  for (const m of html.matchAll(/["'`](\/[^"'`\s]*)["'`]/g)) {
+    if (m[1] !== '/prices') found.push(`path literal other than /prices: ${m[1]}`);
+  }
+  return found;
+}
+
+test('page.html is self-contained (static check)', () => {
+  const html = fs.readFileSync(PAGE_FILE, 'utf8');
+  assert.deepEqual(externalRefs(html), []);
+  // The rule itself catches what it should.
+  for (const bad of ['<script src="https://cdn.example/x.js">', '<link href="//fonts.example/css">',
+    'a { background: url(/img.png) }', '@import "x.css";', 'fetch("//evil.example/")']) {
+    assert.notDeepEqual(externalRefs(bad), [], `rule misses ${bad}`);
+  }
+});
+
+// ---- the browser scenarios --------------------------------------------------
+
+/** Opens the page in a fresh context; records every request it makes. */
+async function openPage(url, options = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
+  const page = await context.newPage();
+  page.requests = [];
+  page.errors = [];
+  page.on('request', (r) => page.requests.push(r.url()));
+  page.on('pageerror', (e) => page.errors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error') page.errors.push(`console: ${m.text()}`); });
+  await page.goto(url, { timeout: 5000 });
+  return page;
+}
+
+const stateText = (page) => page.locator('#state').textContent();
+const debug = (page) => page.evaluate(() => {
+  const d = window.__tickstream;
+  return { state: d.state, lastId: d.lastId, events: d.events, ignored: d.ignored, connects: d.connects, url: d.url };
+});
+const btcPoints = (page) => page.evaluate(() => window.__tickstream.points('BTC'));
+
+/** Every request must stay on the page's origin and hit / or /prices. */
+function assertOnlyOwnRequests(page, origin) {
+  for (const u of page.requests) {
+    if (u.startsWith('data:')) continue;
+    const url = new URL(u);
+    assert.equal(url.origin, origin, `page requested another origin: ${u}`);
+    assert.ok(url.pathname === '/' || url.pathname === '/prices', `page requested ${u}`);
+  }
+}
+
+/** Ids strictly increase and timestamps never go back: no duplicate or backwards point. */
+function assertMonotonic(points, what) {
+  for (let i = 1; i < points.length; i++) {
+    const [id0, ts0] = points[i - 1], [id1, ts1] = points[i];
+    assert.ok(BigInt(id1) > BigInt(id0), `${what}: id ${id1} after ${id0} (duplicate or backwards)`);
+    assert.ok(ts1 >= ts0, `${what}: ts ${ts1} after ${ts0} (backwards)`);
+  }
+}
+
+test('live page in Chromium', async (t) => {
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 15_000 });
+  let server = await startServer('127.0.0.1:0');
+  const origin = `http://127.0.0.1:${server.port}`;
+
+  await t.test('GET / serves page.html byte for byte, self-contained', async () => {
+    const res = await get(server.url);
+    assert.equal(res.status, 200);
+    assert.match(res.headers['content-type'] || '', /^text\/html/);
+    assert.equal(res.body, fs.readFileSync(PAGE_FILE, 'utf8'), 'served page differs from src/page.html');
+    assert.deepEqual(externalRefs(res.body), []);
+  });
+
+  const page = await openPage(server.url);
+
+  await t.test('a BTC price shows within 3 s, changes on the next ticks, state reads "live"', async () => {
+    const price = page.locator('.card[data-symbol="BTC"] .price');
+    await page.waitForFunction(() => {
+      const el = document.querySelector('.card[data-symbol="BTC"] .price');
+      return el && /\d/.test(el.textContent);
+    }, null, { timeout: 3000 });
+    const first = await price.textContent();
+    assert.match(first, /^\d{1,3}(?:[,.\s\u00a0\u202f]\d{3})*[.,]\d{2}$/, `BTC price text ${first}`);
+    await page.waitForFunction((v) => document.querySelector('.card[data-symbol="BTC"] .price').textContent !== v,
+      first, { timeout: 3000 });
+    assert.equal(await stateText(page), 'live');
+    assert.match(await page.locator('#age').textContent(), /^last event \d+ s ago$/);
+    // Change since the previous tick: coloured AND signed with an arrow.
+    const chg = page.locator('.card[data-symbol="BTC"] .chg');
+    assert.match(await chg.textContent(), /^[\u25B2\u25BC\u25A0] [+\u2212]?[\d.,\s\u00a0\u202f]+ \([+\u2212]?\d+\.\d{2}%\)$/);
+    // Every default symbol shows up, with real text and a drawn chart.
+    await page.waitForFunction(() => document.querySelectorAll('.card').length >= 5, null, { timeout: 3000 });
+    const syms = await page.locator('.card').evaluateAll((els) => els.map((e) => e.dataset.symbol));
+    assert.deepEqual([...syms].sort(), ['BTC', 'DOGE', 'ETH', 'SOL', 'XRP']);
+    const doge = await page.locator('.card[data-symbol="DOGE"] .price').textContent();
+    assert.match(doge, /^0[.,]\d{6}$/, `DOGE price text ${doge}`);
+    assert.match(await page.locator('.card[data-symbol="BTC"] canvas').getAttribute('aria-label'), /BTC price chart .* low .* high/);
+  });
+
+  let beforeKill;
+  await t.test('server killed: state reads "reconnecting"', async () => {
+    await page.waitForTimeout(1000);           // a few more points on the chart
+    beforeKill = await debug(page);
+    await stopServer(server);
+    await page.waitForFunction(() => document.getElementById('state').textContent === 'reconnecting', null, { timeout: 5000 });
+  });
+
+  await t.test('server restarted on the same port: "live" again, new prices, no duplicate point', async () => {
+    server = await startServer(`127.0.0.1:${new URL(origin).port}`);
+    // The browser retries by itself after the server's retry hint (3 s by default).
+    await page.waitForFunction(() => document.getElementById('state').textContent === 'live', null, { timeout: 10_000 });
+    await page.waitForFunction((id) => BigInt(window.__tickstream.lastId) > BigInt(id), beforeKill.lastId, { timeout: 3000 });
+    const firstAfter = await debug(page);
+    await page.waitForFunction((n) => window.__tickstream.events >= n + 10, firstAfter.events, { timeout: 5000 });
+    const after = await debug(page);
+    assert.equal(after.state, 'live');
+    assert.ok(BigInt(after.lastId) > BigInt(beforeKill.lastId));
+    const pts = await btcPoints(page);
+    assertMonotonic(pts, 'BTC chart');
+    assert.ok(pts.some(([id]) => BigInt(id) > BigInt(beforeKill.lastId)), 'no BTC point from the new run');
+    assert.ok(pts.some(([id]) => BigInt(id) <= BigInt(beforeKill.lastId)), 'the chart lost the points from before the restart');
+    assert.equal(await page.locator('.card[data-symbol="BTC"]').getAttribute('data-last-id'),
+      String(pts[pts.length - 1][0]));
+  });
+
+  await t.test('screenshots at 1280 px and 360 px; 360 px has no horizontal scroll', async () => {
+    fs.mkdirSync(SHOTS, { recursive: true });
+    await page.waitForTimeout(1500);
+    await page.screenshot({ path: path.join(SHOTS, 'page-desktop.png') });
+
+    const narrow = await openPage(server.url, { viewport: { width: 360, height: 780 } });
+    await narrow.waitForFunction(() => document.querySelectorAll('.card .chg.up, .card .chg.down').length >= 3, null, { timeout: 5000 });
+    await narrow.waitForTimeout(1500);
+    const overflow = await narrow.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(overflow <= 360, `page is ${overflow} px wide at a 360 px viewport`);
+    await narrow.screenshot({ path: path.join(SHOTS, 'page-360.png'), fullPage: true });
+    assertOnlyOwnRequests(narrow, origin);
+    assert.deepEqual(narrow.errors, []);
+    await narrow.context().close();
+  });
+
+  await t.test('dark colour scheme is followed', async () => {
+    const light = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    const dark = await openPage(server.url, { colorScheme: 'dark' });
+    await dark.waitForFunction(() => document.querySelectorAll('.card .chg.up, .card .chg.down').length >= 3, null, { timeout: 5000 });
+    const bg = await dark.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    const lum = (c) => c.match(/\d+/g).slice(0, 3).map(Number).reduce((a, b) => a + b, 0);
+    assert.ok(lum(bg) < 150 && lum(light) > 600, `backgrounds: light ${light}, dark ${bg}`);
+    await dark.waitForTimeout(1000);
+    await dark.screenshot({ path: path.join(SHOTS, 'page-desktop-dark.png') });
+    await dark.context().close();
+  });
+
+  await t.test('?symbols=eth,btc narrows the stream, in the order given', async () => {
+    const narrowed = await openPage(server.url + '?symbols=eth,btc');
+    await narrowed.waitForFunction(() => window.__tickstream.events >= 6, null, { timeout: 3000 });
+    const syms = await narrowed.locator('.card').evaluateAll((els) => els.map((e) => e.dataset.symbol));
+    assert.deepEqual(syms, ['ETH', 'BTC']);
+    assert.ok(narrowed.requests.some((u) => u.endsWith('/prices?symbols=ETH,BTC')), narrowed.requests.join('\n'));
+    await narrowed.context().close();
+  });
+
+  await t.test('the page only ever talked to its own / and /prices, without errors', () => {
+    assertOnlyOwnRequests(page, origin);
+    assert.deepEqual(page.errors.filter((e) => !/ERR_CONNECTION_REFUSED|net::ERR_/.test(e)), []);
+  });
+  await page.context().close();
+  await stopServer(server);
+});
+
+test('503 when full: the page says "reconnecting" and why, then recovers on its own', async () => {
+  const server = await startServer('127.0.0.1:0', ['--max-clients', '1']);
+  // Hold the only stream slot with a plain client.
+  const holder = http.get(server.url + 'prices');
+  const [res] = await once(holder, 'response');
+  assert.equal(res.statusCode, 200);
+  res.resume();
+
+  const page = await openPage(server.url);
+  await page.waitForFunction(() => document.getElementById('state').textContent === 'reconnecting', null, { timeout: 5000 });
+  // EventSource gives up for good on a non-200 answer; the page must replace it.
+  await page.waitForFunction(() => /503/.test(document.getElementById('notice').textContent), null, { timeout: 5000 });
+
+  holder.destroy();
+  await page.waitForFunction(() => document.getElementById('state').textContent === 'live', null, { timeout: 8000 });
+  await page.waitForFunction(() => window.__tickstream.events >= 5, null, { timeout: 3000 });
+  const d = await debug(page);
+  assert.ok(d.connects >= 2, `the page did not create a new EventSource (connects=${d.connects})`);
+  assert.equal(await page.locator('#notice').textContent(), '');
+  assertMonotonic(await btcPoints(page), 'BTC chart');
+  await page.context().close();
+  await stopServer(server);
+});
