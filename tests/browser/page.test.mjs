@@ -12,8 +12,9 @@
 //   (cd tests/browser && npm ci)
 //   TICKSTREAM_BIN=target/release/tickstream node tests/browser/page.test.mjs
 //
-// Without Chromium or node_modules it prints "SKIPPED: ..." and exits 0,
-// unless CI=true, where that is a failure. Screenshots go to
+// Without Chromium or node_modules the browser tests are skipped with a loud
+// "SKIPPED: ..." line on stderr (exit status 0),
+// unless CI=true, where they fail. Screenshots go to
 // target/screenshots/.
 
 import { test, after } from 'node:test';
@@ -22,6 +23,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -36,15 +38,6 @@ const IN_CI = process.env.CI === 'true';
 
 // ---- prerequisites: never pass silently ------------------------------------
 
-function skipOrFail(why) {
-  if (IN_CI) {
-    process.stderr.write(`\nFAILED: browser test cannot run: ${why} (CI=true, so this is an error)\n\n`);
-    process.exit(1);
-  }
-  process.stderr.write(`\n*** SKIPPED: browser test not run: ${why} ***\n\n`);
-  process.exit(0);
-}
-
 const BIN = process.env.TICKSTREAM_BIN;
 if (!BIN) {
   process.stderr.write('error: set TICKSTREAM_BIN to the tickstream binary, e.g.\n' +
@@ -56,13 +49,25 @@ try { fs.accessSync(BIN_PATH, fs.constants.X_OK); } catch {
   process.stderr.write(`error: TICKSTREAM_BIN=${BIN} is not an executable file (resolved to ${BIN_PATH})\n`);
   process.exit(2);
 }
-if (!fs.existsSync(CHROMIUM)) skipOrFail(`${CHROMIUM} is missing (apt-get install -y chromium)`);
-let chromium;
-try {
-  ({ chromium } = await import('playwright-core'));
-} catch (e) {
-  skipOrFail(`playwright-core is not installed (cd tests/browser && npm ci): ${e.code || e.message}`);
+let chromium, missing = null;
+if (!fs.existsSync(CHROMIUM)) {
+  missing = `${CHROMIUM} is missing (apt-get install -y chromium)`;
+} else {
+  try {
+    ({ chromium } = await import('playwright-core'));
+  } catch (e) {
+    missing = `playwright-core is not installed (cd tests/browser && npm ci): ${e.code || e.message}`;
+  }
 }
+if (missing && IN_CI) {
+  process.stderr.write(`\nFAILED: browser test cannot run: ${missing} (CI=true, so this is an error)\n\n`);
+  process.exitCode = 1;
+} else if (missing) {
+  process.stderr.write(`\n*** SKIPPED: browser tests not run: ${missing} ***\n\n`);
+}
+// Browser tests: skipped (loudly, above) outside CI, failing in CI.
+const browserTest = (name, fn) => test(name, missing && !IN_CI ? { skip: missing } : {},
+  missing ? () => assert.fail(`cannot run: ${missing}`) : fn);
 
 // ---- bounded time and cleanup ----------------------------------------------
 
@@ -75,7 +80,11 @@ function killAll() {
   }
   servers.clear();
 }
-process.on('exit', killAll);
+process.on('exit', () => {
+  killAll();
+  // Repeat the skip at the very end, where nobody can miss it.
+  if (missing && !IN_CI) process.stderr.write(`\n*** SKIPPED: browser tests not run: ${missing} ***\n`);
+});
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => { killAll(); process.exit(130); });
 
 const watchdog = setTimeout(() => {
@@ -228,7 +237,7 @@ function assertMonotonic(points, what) {
   }
 }
 
-test('live page in Chromium', async (t) => {
+browserTest('live page in Chromium', async (t) => {
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 15_000 });
   let server = await startServer('127.0.0.1:0');
   const origin = `http://127.0.0.1:${server.port}`;
@@ -291,6 +300,11 @@ test('live page in Chromium', async (t) => {
     assert.ok(pts.some(([id]) => BigInt(id) <= BigInt(beforeKill.lastId)), 'the chart lost the points from before the restart');
     assert.equal(await page.locator('.card[data-symbol="BTC"]').getAttribute('data-last-id'),
       String(pts[pts.length - 1][0]));
+    // Unfiltered, ids are consecutive within a run: the only jump is the restart.
+    const { jumps, ignored } = await page.evaluate(() => window.__tickstream);
+    assert.equal(jumps.length, 1, `id jumps: ${JSON.stringify(jumps)}`);
+    assert.equal(jumps[0][0], beforeKill.lastId);
+    assert.equal(ignored, 0, 'the server re-sent events at or below Last-Event-ID (page dropped them)');
   });
 
   await t.test('screenshots at 1280 px and 360 px; 360 px has no horizontal scroll', async () => {
@@ -338,7 +352,7 @@ test('live page in Chromium', async (t) => {
   await stopServer(server);
 });
 
-test('503 when full: the page says "reconnecting" and why, then recovers on its own', async () => {
+browserTest('503 when full: the page says "reconnecting" and why, then recovers on its own', async () => {
   const server = await startServer('127.0.0.1:0', ['--max-clients', '1']);
   // Hold the only stream slot with a plain client.
   const holder = http.get(server.url + 'prices');
@@ -360,4 +374,82 @@ test('503 when full: the page says "reconnecting" and why, then recovers on its 
   assertMonotonic(await btcPoints(page), 'BTC chart');
   await page.context().close();
   await stopServer(server);
+});
+
+/**
+ * A TCP proxy between the browser and the server, so a test can cut the
+ * page's stream while the server keeps running, or answer 503 itself.
+ */
+async function startProxy(targetPort) {
+  const p = { mode: 'pass', heads: [], refused: 0, sockets: new Set() };
+  p.server = net.createServer((client) => {
+    p.sockets.add(client);
+    client.on('close', () => p.sockets.delete(client));
+    client.on('error', () => {});
+    client.once('data', (first) => {
+      p.heads.push(first.toString('latin1').split('\r\n\r\n')[0]);
+      if (p.mode === 'refuse') {
+        p.refused++;
+        const body = 'proxy: refusing on purpose\n';
+        client.end(`HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+        return;
+      }
+      const upstream = net.connect(targetPort, '127.0.0.1');
+      p.sockets.add(upstream);
+      upstream.on('close', () => { p.sockets.delete(upstream); client.destroy(); });
+      upstream.on('error', () => client.destroy());
+      client.on('close', () => upstream.destroy());
+      upstream.write(first);
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+  });
+  p.server.listen(0, '127.0.0.1');
+  await once(p.server, 'listening');
+  p.url = `http://127.0.0.1:${p.server.address().port}/`;
+  p.cut = () => { for (const s of p.sockets) s.destroy(); };
+  p.close = () => { p.cut(); p.server.close(); };
+  return p;
+}
+
+browserTest('dropped stream resumes with no gap and no duplicate (Last-Event-ID, then ?lastEventId= after a 503)', async () => {
+  const server = await startServer('127.0.0.1:0', ['--retry', '1s']);
+  const proxy = await startProxy(server.port);
+  try {
+    const page = await openPage(proxy.url);
+    const waitState = (s, timeout) => page.waitForFunction((x) => window.__tickstream.state === x, s, { timeout });
+    await page.waitForFunction(() => window.__tickstream.events >= 15, null, { timeout: 5000 });
+
+    // 1. The connection drops; the browser reconnects by itself with Last-Event-ID.
+    proxy.cut();
+    await waitState('reconnecting', 3000);
+    await waitState('live', 5000);
+    const d1 = await debug(page);
+    await page.waitForFunction((n) => window.__tickstream.events >= n + 10, d1.events, { timeout: 5000 });
+    assert.ok(proxy.heads.some((h) => /^GET \/prices HTTP\/1\.1\r\n/.test(h) && /\r\nLast-Event-ID: \d+(\r\n|$)/i.test(h)),
+      `no automatic reconnect with Last-Event-ID:\n${proxy.heads.join('\n---\n')}`);
+
+    // 2. The stream is refused (non-200): EventSource gives up, the page makes
+    //    a new one, which must carry the last id in the query.
+    proxy.mode = 'refuse';
+    proxy.cut();
+    await page.waitForFunction(() => /503/.test(document.getElementById('notice').textContent), null, { timeout: 6000 });
+    assert.equal(await stateText(page), 'reconnecting');
+    const held = await debug(page);
+    proxy.mode = 'pass';
+    await waitState('live', 6000);
+    await page.waitForFunction((n) => window.__tickstream.events >= n + 10, held.events, { timeout: 5000 });
+    assert.ok(proxy.heads.some((h) => h.startsWith(`GET /prices?lastEventId=${held.lastId} HTTP/1.1\r\n`)),
+      `no new EventSource with ?lastEventId=${held.lastId}:\n${proxy.heads.map((h) => h.split('\r\n')[0]).join('\n')}`);
+
+    const end = await page.evaluate(() => window.__tickstream);
+    assert.deepEqual(end.jumps, [], 'ids not consecutive across the resumes (gap)');
+    assert.equal(end.ignored, 0, 'the server re-sent events at or below the resume id (page dropped them)');
+    assertMonotonic(await btcPoints(page), 'BTC chart');
+    assert.equal(await page.locator('#notice').textContent(), '');
+    await page.context().close();
+  } finally {
+    proxy.close();
+    await stopServer(server);
+  }
 });
