@@ -1,0 +1,507 @@
+//! Configuration: every tunable in one [`Config`], its defaults, and the
+//! parsing of command-line flags and `TICKSTREAM_*` environment variables.
+//!
+//! A flag beats its variable; `PORT` (as on most hosting platforms) means
+//! `0.0.0.0:$PORT` when no address is given. Parsing is pure: it takes the
+//! arguments and a lookup function for the environment, so it is tested
+//! without touching the process environment.
+
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+/// Which source of prices feeds the hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedKind {
+    /// A geometric random walk per symbol, one event per symbol per interval.
+    Sim,
+    /// One event per `SYMBOL PRICE [TS_MS]` line on standard input.
+    Stdin,
+}
+
+/// Everything the server can be told, with the SPEC's defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Address to listen on.
+    pub addr: SocketAddr,
+    /// Where prices come from.
+    pub feed: FeedKind,
+    /// Symbols the sim feed produces (upper case, no duplicates).
+    pub symbols: Vec<String>,
+    /// Time between two ticks of the sim feed.
+    pub interval: Duration,
+    /// Seed for the sim feed; `None` picks one at random.
+    pub seed: Option<u64>,
+    /// Events retained for resume, over all symbols.
+    pub history: usize,
+    /// Stream connections open at once before new ones get `503`.
+    pub max_clients: usize,
+    /// Entries (ticks) a client's queue holds before it is dropped as slow.
+    pub client_queue: usize,
+    /// Silence after which a stream gets a comment line.
+    pub heartbeat: Duration,
+    /// Reconnect delay sent to browsers in the `retry:` field.
+    pub retry: Duration,
+    /// Time a socket may accept no bytes before it is closed.
+    pub write_timeout: Duration,
+    /// Time from connect within which the request head must be complete.
+    pub header_timeout: Duration,
+    /// `Access-Control-Allow-Origin` value; `None` sends no CORS headers.
+    pub cors_origin: Option<String>,
+    /// Turns the per-connection log lines off.
+    pub quiet: bool,
+}
+
+/// The default port, from the seed article.
+pub const DEFAULT_PORT: u16 = 4444;
+/// Symbols the sim feed produces unless `--symbols` says otherwise.
+pub const DEFAULT_SYMBOLS: [&str; 5] = ["BTC", "ETH", "SOL", "XRP", "DOGE"];
+/// The longest duration any flag accepts: keeps deadline arithmetic far from
+/// overflow and catches typos such as `--interval 1000h`.
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+/// Upper bound for `--history`, `--max-clients` and `--client-queue`.
+pub const MAX_COUNT: usize = 1_000_000;
+/// Most symbols `--symbols` may name.
+pub const MAX_SYMBOLS: usize = 256;
+/// Longest symbol, in bytes (same rule as the stdin feed).
+pub const MAX_SYMBOL_LEN: usize = 16;
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            addr: SocketAddr::from((Ipv4Addr::UNSPECIFIED, DEFAULT_PORT)),
+            feed: FeedKind::Sim,
+            symbols: DEFAULT_SYMBOLS.iter().map(|s| s.to_string()).collect(),
+            interval: Duration::from_secs(1),
+            seed: None,
+            history: 1024,
+            max_clients: 10_000,
+            client_queue: 256,
+            heartbeat: Duration::from_secs(15),
+            retry: Duration::from_secs(3),
+            write_timeout: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(10),
+            cors_origin: Some("*".to_string()),
+            quiet: false,
+        }
+    }
+}
+
+/// What the command line asked for.
+#[derive(Debug, PartialEq)]
+pub enum Command {
+    /// Run the server with this configuration.
+    Run(Box<Config>),
+    /// Print the help text and exit 0.
+    Help,
+    /// Print the version and exit 0.
+    Version,
+}
+
+/// A bad flag or value: printed as one line, then the process exits 2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError {
+    /// The flag (or variable) at fault, e.g. `--interval` or `PORT`.
+    pub flag: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {} (see --help)", self.flag, self.problem)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// The text `--help` prints.
+pub const HELP: &str = "\
+tickstream: a live price feed over Server-Sent Events
+
+USAGE: tickstream [FLAGS]
+
+  --addr ADDR             listen address: IPv4:PORT, [IPv6]:PORT or localhost:PORT;
+                          port 0 picks a free port            (default 0.0.0.0:4444)
+  --feed sim|stdin        random-walk prices, or SYMBOL PRICE [TS_MS] lines on stdin
+                                                              (default sim)
+  --symbols LIST          symbols of the sim feed             (default BTC,ETH,SOL,XRP,DOGE)
+  --interval DUR          time between sim ticks              (default 1s)
+  --seed N                make the sim prices reproducible    (default random)
+  --history N             events kept for Last-Event-ID resume (default 1024)
+  --max-clients N         open streams before 503             (default 10000)
+  --client-queue N        ticks queued per client before it is dropped as slow
+                                                              (default 256)
+  --heartbeat DUR         comment line after this much silence (default 15s)
+  --retry DUR             reconnect delay hint for browsers   (default 3s)
+  --write-timeout DUR     close a socket that accepts nothing this long (default 10s)
+  --header-timeout DUR    time allowed to send the request head (default 10s)
+  --cors-origin ORIGIN|none  Access-Control-Allow-Origin      (default *)
+  --quiet                 no log line per stream connection
+  --help, --version
+
+Durations: 250ms, 1s, 2m, 1h (at most 24h). Every flag can also be set with an
+environment variable TICKSTREAM_<FLAG> (upper case, - becomes _), e.g.
+TICKSTREAM_INTERVAL=250ms; a flag beats its variable. PORT=N alone means
+--addr 0.0.0.0:N.
+
+Endpoints: /prices (the stream; ?symbols=BTC,ETH, ?lastEventId=N), / (live page),
+/healthz, /metrics.
+";
+
+/// Every flag that takes a value, in `--help` order.
+const VALUE_FLAGS: [&str; 13] = [
+    "addr",
+    "feed",
+    "symbols",
+    "interval",
+    "seed",
+    "history",
+    "max-clients",
+    "client-queue",
+    "heartbeat",
+    "retry",
+    "write-timeout",
+    "header-timeout",
+    "cors-origin",
+];
+
+/// Parses the arguments (without the program name) and the environment,
+/// looked up through `env`.
+pub fn parse<I, F>(args: I, env: F) -> Result<Command, UsageError>
+where
+    I: IntoIterator<Item = String>,
+    F: Fn(&str) -> Option<String>,
+{
+    // Collect (flag, value) pairs: the environment first, so flags override.
+    let mut settings: Vec<(String, String)> = Vec::new();
+    for flag in VALUE_FLAGS.iter().chain(["quiet"].iter()) {
+        let var = format!("TICKSTREAM_{}", flag.to_uppercase().replace('-', "_"));
+        if let Some(value) = env(&var) {
+            settings.push((var, value));
+        }
+    }
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let Some(name) = arg.strip_prefix("--") else {
+            return Err(usage(&arg, "unexpected argument"));
+        };
+        let (name, inline) = match name.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (name, None),
+        };
+        match name {
+            "help" => return Ok(Command::Help),
+            "version" => return Ok(Command::Version),
+            "quiet" => match inline {
+                None => settings.push(("--quiet".into(), "true".into())),
+                Some(v) => settings.push(("--quiet".into(), v)),
+            },
+            _ if VALUE_FLAGS.contains(&name) => {
+                let value = match inline {
+                    Some(v) => v,
+                    None => args.next().ok_or_else(|| usage(&arg, "needs a value"))?,
+                };
+                settings.push((format!("--{name}"), value));
+            }
+            _ => return Err(usage(&format!("--{name}"), "unknown flag")),
+        }
+    }
+
+    let mut config = Config::default();
+    let mut addr_given = false;
+    for (source, value) in &settings {
+        let flag = source
+            .strip_prefix("--")
+            .map(str::to_string)
+            .unwrap_or_else(|| {
+                source["TICKSTREAM_".len()..]
+                    .to_lowercase()
+                    .replace('_', "-")
+            });
+        let bad = |problem: String| usage(source, &problem);
+        match flag.as_str() {
+            "addr" => {
+                config.addr = parse_addr(value).map_err(bad)?;
+                addr_given = true;
+            }
+            "feed" => {
+                config.feed = match value.as_str() {
+                    "sim" => FeedKind::Sim,
+                    "stdin" => FeedKind::Stdin,
+                    _ => return Err(bad(format!("expected sim or stdin, got {value:?}"))),
+                }
+            }
+            "symbols" => config.symbols = parse_symbols(value).map_err(bad)?,
+            "interval" => config.interval = parse_duration(value).map_err(bad)?,
+            "seed" => {
+                config.seed = Some(
+                    value
+                        .parse()
+                        .map_err(|_| bad(format!("expected a whole number, got {value:?}")))?,
+                )
+            }
+            "history" => config.history = parse_count(value, 0).map_err(bad)?,
+            "max-clients" => config.max_clients = parse_count(value, 1).map_err(bad)?,
+            "client-queue" => config.client_queue = parse_count(value, 1).map_err(bad)?,
+            "heartbeat" => config.heartbeat = parse_duration(value).map_err(bad)?,
+            "retry" => config.retry = parse_duration(value).map_err(bad)?,
+            "write-timeout" => config.write_timeout = parse_duration(value).map_err(bad)?,
+            "header-timeout" => config.header_timeout = parse_duration(value).map_err(bad)?,
+            "cors-origin" => config.cors_origin = parse_origin(value).map_err(bad)?,
+            "quiet" => config.quiet = parse_bool(value).map_err(bad)?,
+            _ => unreachable!("flag names come from VALUE_FLAGS"),
+        }
+    }
+    if !addr_given {
+        if let Some(port) = env("PORT") {
+            let port: u16 = port
+                .parse()
+                .map_err(|_| usage("PORT", &format!("expected a port number, got {port:?}")))?;
+            config.addr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
+        }
+    }
+    Ok(Command::Run(Box::new(config)))
+}
+
+fn usage(flag: &str, problem: &str) -> UsageError {
+    UsageError {
+        flag: flag.to_string(),
+        problem: problem.to_string(),
+    }
+}
+
+/// Parses `IPv4:PORT`, `[IPv6]:PORT` or `localhost:PORT`.
+pub fn parse_addr(value: &str) -> Result<SocketAddr, String> {
+    if let Some(port) = value.strip_prefix("localhost:") {
+        let port: u16 = port
+            .parse()
+            .map_err(|_| format!("invalid port in {value:?}"))?;
+        return Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+    }
+    value
+        .parse()
+        .map_err(|_| format!("expected IPv4:PORT, [IPv6]:PORT or localhost:PORT, got {value:?}"))
+}
+
+/// Parses a duration such as `250ms`, `1s`, `2m` or `1h`: greater than zero,
+/// at most [`MAX_DURATION`].
+pub fn parse_duration(value: &str) -> Result<Duration, String> {
+    let digits = value.bytes().take_while(u8::is_ascii_digit).count();
+    let (number, unit) = value.split_at(digits);
+    let invalid = || format!("expected a duration such as 250ms, 1s or 2m, got {value:?}");
+    let number: u64 = number.parse().map_err(|_| invalid())?;
+    let millis_per_unit = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => return Err(invalid()),
+    };
+    let duration = number
+        .checked_mul(millis_per_unit)
+        .map(Duration::from_millis)
+        .filter(|d| *d <= MAX_DURATION)
+        .ok_or_else(|| format!("{value:?} is longer than the limit of 24h"))?;
+    if duration.is_zero() {
+        return Err(format!("must be greater than zero, got {value:?}"));
+    }
+    Ok(duration)
+}
+
+fn parse_count(value: &str, min: usize) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(n) if (min..=MAX_COUNT).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "expected a whole number from {min} to {MAX_COUNT}, got {value:?}"
+        )),
+    }
+}
+
+fn parse_bool(value: &str) -> Result<bool, String> {
+    match value {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        _ => Err(format!("expected true or false, got {value:?}")),
+    }
+}
+
+fn parse_origin(value: &str) -> Result<Option<String>, String> {
+    if value == "none" {
+        return Ok(None);
+    }
+    // The value goes into a response header: visible ASCII only.
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(format!(
+            "expected an origin such as * or https://example.com, or none, got {value:?}"
+        ));
+    }
+    Ok(Some(value.to_string()))
+}
+
+/// True for a valid symbol: 1 to 16 of `A-Z a-z 0-9 . _ -`.
+pub fn is_valid_symbol(symbol: &[u8]) -> bool {
+    (1..=MAX_SYMBOL_LEN).contains(&symbol.len())
+        && symbol
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+fn parse_symbols(value: &str) -> Result<Vec<String>, String> {
+    let mut symbols: Vec<String> = Vec::new();
+    for item in value.split(',').map(str::trim) {
+        if !is_valid_symbol(item.as_bytes()) {
+            return Err(format!(
+                "invalid symbol {item:?}: 1 to {MAX_SYMBOL_LEN} of A-Z 0-9 . _ -"
+            ));
+        }
+        let item = item.to_ascii_uppercase();
+        if !symbols.contains(&item) {
+            symbols.push(item);
+        }
+    }
+    if symbols.len() > MAX_SYMBOLS {
+        return Err(format!("at most {MAX_SYMBOLS} symbols"));
+    }
+    Ok(symbols)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str], env: &[(&str, &str)]) -> Result<Config, UsageError> {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let lookup = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        match parse(args.iter().map(|s| s.to_string()), lookup)? {
+            Command::Run(config) => Ok(*config),
+            other => panic!("expected Run, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_match_the_spec() {
+        let c = run(&[], &[]).unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.addr.to_string(), "0.0.0.0:4444");
+        assert_eq!(c.symbols, ["BTC", "ETH", "SOL", "XRP", "DOGE"]);
+        assert_eq!(c.cors_origin.as_deref(), Some("*"));
+    }
+
+    #[test]
+    fn flags_and_variables() {
+        let c = run(
+            &["--interval", "250ms", "--symbols=btc,Eth,BTC", "--quiet"],
+            &[("TICKSTREAM_INTERVAL", "2m"), ("TICKSTREAM_HISTORY", "7")],
+        )
+        .unwrap();
+        assert_eq!(
+            c.interval,
+            Duration::from_millis(250),
+            "flag beats variable"
+        );
+        assert_eq!(c.history, 7);
+        assert_eq!(c.symbols, ["BTC", "ETH"]);
+        assert!(c.quiet);
+        let c = run(
+            &[],
+            &[
+                ("TICKSTREAM_CORS_ORIGIN", "none"),
+                ("TICKSTREAM_MAX_CLIENTS", "3"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.cors_origin, None);
+        assert_eq!(c.max_clients, 3);
+    }
+
+    #[test]
+    fn port_variable_only_without_an_address() {
+        assert_eq!(
+            run(&[], &[("PORT", "8080")]).unwrap().addr.to_string(),
+            "0.0.0.0:8080"
+        );
+        let c = run(&["--addr", "127.0.0.1:0"], &[("PORT", "8080")]).unwrap();
+        assert_eq!(c.addr.to_string(), "127.0.0.1:0");
+        let c = run(&[], &[("PORT", "8080"), ("TICKSTREAM_ADDR", "[::1]:9")]).unwrap();
+        assert_eq!(c.addr.to_string(), "[::1]:9");
+        assert_eq!(
+            run(&["--addr", "localhost:5"], &[])
+                .unwrap()
+                .addr
+                .to_string(),
+            "127.0.0.1:5"
+        );
+    }
+
+    #[test]
+    fn durations() {
+        let cases: &[(&str, Option<u64>)] = &[
+            ("250ms", Some(250)),
+            ("1s", Some(1000)),
+            ("2m", Some(120_000)),
+            ("1h", Some(3_600_000)),
+            ("24h", Some(86_400_000)),
+            ("25h", None),
+            ("0s", None),
+            ("1", None),
+            ("s", None),
+            ("1.5s", None),
+            ("-1s", None),
+            ("99999999999999999999s", None),
+            ("18446744073709551615h", None),
+        ];
+        for (text, millis) in cases {
+            assert_eq!(
+                parse_duration(text).ok(),
+                millis.map(Duration::from_millis),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn usage_errors_name_the_flag() {
+        type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case] = &[
+            (&["--nope"], &[], "--nope: unknown flag (see --help)"),
+            (&["--interval"], &[], "--interval: needs a value (see --help)"),
+            (&["stray"], &[], "stray: unexpected argument (see --help)"),
+            (&["--feed", "kafka"], &[], "--feed: expected sim or stdin, got \"kafka\" (see --help)"),
+            (&["--history", "-1"], &[], "--history: expected a whole number from 0 to 1000000, got \"-1\" (see --help)"),
+            (&["--max-clients", "0"], &[], "--max-clients: expected a whole number from 1 to 1000000, got \"0\" (see --help)"),
+            (&[], &[("TICKSTREAM_QUIET", "maybe")], "TICKSTREAM_QUIET: expected true or false, got \"maybe\" (see --help)"),
+            (&[], &[("PORT", "http")], "PORT: expected a port number, got \"http\" (see --help)"),
+            (&["--symbols", "BTC,,ETH"], &[], "--symbols: invalid symbol \"\": 1 to 16 of A-Z 0-9 . _ - (see --help)"),
+            (&["--addr", "4444"], &[], "--addr: expected IPv4:PORT, [IPv6]:PORT or localhost:PORT, got \"4444\" (see --help)"),
+        ];
+        for (args, env, message) in cases {
+            assert_eq!(
+                run(args, env).unwrap_err().to_string(),
+                *message,
+                "{args:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn help_and_version_win() {
+        let help = parse(["--help".to_string()], |_| None).unwrap();
+        assert_eq!(help, Command::Help);
+        let version = parse(["--version".to_string()], |_| None).unwrap();
+        assert_eq!(version, Command::Version);
+    }
+
+    #[test]
+    fn symbol_rule() {
+        assert!(is_valid_symbol(b"BTC-USD.x_1"));
+        assert!(is_valid_symbol(b"ABCDEFGHIJKLMNOP"));
+        assert!(!is_valid_symbol(b"ABCDEFGHIJKLMNOPQ"));
+        assert!(!is_valid_symbol(b""));
+        assert!(!is_valid_symbol(b"BT C"));
+        assert!(!is_valid_symbol("BTÇ".as_bytes()));
+    }
+}

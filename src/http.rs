@@ -1,0 +1,726 @@
+//! HTTP/1.x on the wire, without sockets: parsing a request head from bytes
+//! ([`parse_head`]) and writing a complete response ([`Response`]).
+//!
+//! The grammar is RFC 9112's, strictly: a request head is
+//!
+//! ```text
+//! request-line = method SP request-target SP HTTP-version CRLF
+//! field-line   = field-name ":" OWS field-value OWS CRLF
+//! ```
+//!
+//! followed by an empty line. Bare LF is accepted as a line end (RFC 9112
+//! §2.2 allows it); a CR anywhere else, obs-fold, whitespace before the
+//! colon and control characters in a value are rejected with 400. Every
+//! limit is checked against the bytes received so far, so a client that
+//! never ends its head is answered (414 / 431) once it passes the limit,
+//! never buffered without bound.
+
+use std::fmt::Write as _;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Longest request line accepted (without its CRLF), in bytes.
+pub const MAX_REQUEST_LINE_BYTES: usize = 2 * 1024;
+/// Longest request head accepted (request line, fields and the empty line).
+pub const MAX_HEAD_BYTES: usize = 8 * 1024;
+
+/// The methods tickstream serves; anything else is answered 405.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// `GET`
+    Get,
+    /// `HEAD`: the same head as `GET`, no body.
+    Head,
+    /// `OPTIONS`: CORS preflight.
+    Options,
+}
+
+/// The protocol version of a request; both get a close-delimited response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    /// `HTTP/1.0`
+    Http10,
+    /// `HTTP/1.1`
+    Http11,
+}
+
+/// A parsed request head: only what tickstream routes on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The request method.
+    pub method: Method,
+    /// The path, percent-decoded; `*` for `OPTIONS *`.
+    pub path: String,
+    /// The query without its `?`, still percent-encoded (see [`query_pairs`]).
+    pub query: String,
+    /// The protocol version.
+    pub version: Version,
+    /// The last `Last-Event-ID` field's value, if any.
+    pub last_event_id: Option<String>,
+}
+
+/// Why a request head was refused; [`Reject::status`] maps each to a status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reject {
+    /// The request line passed [`MAX_REQUEST_LINE_BYTES`].
+    RequestLineTooLong,
+    /// The head passed [`MAX_HEAD_BYTES`].
+    HeadTooLarge,
+    /// The request line is not `method SP target SP version`.
+    RequestLine,
+    /// The request target is not origin-, absolute- or asterisk-form.
+    Target,
+    /// A field line is malformed.
+    Header,
+    /// An HTTP/1.1 request without exactly one `Host` field.
+    Host,
+    /// A version other than HTTP/1.0 and HTTP/1.1.
+    Version,
+    /// A method other than GET, HEAD and OPTIONS.
+    Method,
+    /// The head was not complete within the header timeout.
+    Timeout,
+    /// Too many connections are still sending their heads.
+    Busy,
+}
+
+impl Reject {
+    /// The response status for this rejection.
+    pub fn status(self) -> u16 {
+        match self {
+            Reject::RequestLineTooLong => 414,
+            Reject::HeadTooLarge => 431,
+            Reject::RequestLine | Reject::Target | Reject::Header | Reject::Host => 400,
+            Reject::Version => 505,
+            Reject::Method => 405,
+            Reject::Timeout => 408,
+            Reject::Busy => 503,
+        }
+    }
+
+    /// The one-line body that says what was wrong.
+    pub fn message(self) -> &'static str {
+        match self {
+            Reject::RequestLineTooLong => "request line longer than 2048 bytes",
+            Reject::HeadTooLarge => "request head larger than 8192 bytes",
+            Reject::RequestLine => "malformed request line",
+            Reject::Target => "malformed request target",
+            Reject::Header => "malformed header field",
+            Reject::Host => "HTTP/1.1 request needs exactly one Host header",
+            Reject::Version => "only HTTP/1.0 and HTTP/1.1 are supported",
+            Reject::Method => "method not allowed; use GET, HEAD or OPTIONS",
+            Reject::Timeout => "request head not received in time",
+            Reject::Busy => "too many connections sending requests; retry later",
+        }
+    }
+}
+
+/// The outcome of parsing the bytes received so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    /// The head is not complete yet (and no limit is passed): read more.
+    Partial,
+    /// The head is complete.
+    Complete(Request),
+}
+
+/// Parses a request head from the start of `buf` (everything received so
+/// far). Bytes after the head, if any, are ignored: every response closes
+/// the connection.
+pub fn parse_head(buf: &[u8]) -> Result<Parsed, Reject> {
+    // RFC 9112 §2.2: ignore at least one empty line before the request line.
+    let mut start = 0;
+    while buf[start..].starts_with(b"\r\n") || buf[start..].starts_with(b"\n") {
+        start += if buf[start] == b'\r' { 2 } else { 1 };
+        if start > MAX_HEAD_BYTES {
+            return Err(Reject::HeadTooLarge);
+        }
+    }
+    let rest = &buf[start..];
+    let Some(line_end) = rest.iter().position(|&b| b == b'\n') else {
+        // Room for the longest line plus its CR: anything longer is too long.
+        if rest.len() > MAX_REQUEST_LINE_BYTES + 1 {
+            return Err(Reject::RequestLineTooLong);
+        }
+        return Ok(Parsed::Partial);
+    };
+    let line = strip_cr(&rest[..line_end]).ok_or(Reject::RequestLine)?;
+    if line.len() > MAX_REQUEST_LINE_BYTES {
+        return Err(Reject::RequestLineTooLong);
+    }
+    let (method, target, version) = parse_request_line(line)?;
+
+    // Field lines, up to the empty line that ends the head.
+    let mut pos = start + line_end + 1;
+    let mut hosts = 0;
+    let mut last_event_id = None;
+    loop {
+        let Some(len) = buf[pos..].iter().position(|&b| b == b'\n') else {
+            if buf.len() >= MAX_HEAD_BYTES {
+                return Err(Reject::HeadTooLarge);
+            }
+            return Ok(Parsed::Partial);
+        };
+        if pos + len + 1 > MAX_HEAD_BYTES {
+            return Err(Reject::HeadTooLarge);
+        }
+        let line = strip_cr(&buf[pos..pos + len]).ok_or(Reject::Header)?;
+        pos += len + 1;
+        if line.is_empty() {
+            break;
+        }
+        let (name, value) = parse_field_line(line)?;
+        if name.eq_ignore_ascii_case(b"host") {
+            hosts += 1;
+        } else if name.eq_ignore_ascii_case(b"last-event-id") {
+            last_event_id = Some(String::from_utf8_lossy(value).into_owned());
+        }
+    }
+    if version == Version::Http11 && hosts != 1 || hosts > 1 {
+        return Err(Reject::Host);
+    }
+    let (path, query) = split_target(target, method)?;
+    Ok(Parsed::Complete(Request {
+        method,
+        path,
+        query,
+        version,
+        last_event_id,
+    }))
+}
+
+/// Removes the CR of a CRLF line end; `None` if a CR stands anywhere else.
+fn strip_cr(line: &[u8]) -> Option<&[u8]> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    (!line.contains(&b'\r')).then_some(line)
+}
+
+/// `method SP request-target SP HTTP-version`, checked in the SPEC's order:
+/// the version first (505), then the method (400 if not a token, 405 if not
+/// served).
+fn parse_request_line(line: &[u8]) -> Result<(Method, &[u8], Version), Reject> {
+    let mut parts = line.split(|&b| b == b' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(Reject::RequestLine);
+    };
+    // HTTP-version = "HTTP" "/" DIGIT "." DIGIT
+    let version = match version {
+        b"HTTP/1.1" => Version::Http11,
+        b"HTTP/1.0" => Version::Http10,
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if major.is_ascii_digit() && minor.is_ascii_digit() =>
+        {
+            return Err(Reject::Version)
+        }
+        _ => return Err(Reject::RequestLine),
+    };
+    if method.is_empty() || !method.iter().all(|&b| is_tchar(b)) {
+        return Err(Reject::RequestLine);
+    }
+    let method = match method {
+        b"GET" => Method::Get,
+        b"HEAD" => Method::Head,
+        b"OPTIONS" => Method::Options,
+        _ => return Err(Reject::Method),
+    };
+    if target.is_empty() {
+        return Err(Reject::RequestLine);
+    }
+    Ok((method, target, version))
+}
+
+/// `field-name ":" OWS field-value OWS`, returning the name and the trimmed
+/// value.
+fn parse_field_line(line: &[u8]) -> Result<(&[u8], &[u8]), Reject> {
+    let colon = line.iter().position(|&b| b == b':').ok_or(Reject::Header)?;
+    let (name, value) = (&line[..colon], &line[colon + 1..]);
+    // An empty name, obs-fold (a line starting with whitespace) and
+    // whitespace before the colon (RFC 9112 §5.1) all fail the token rule.
+    if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
+        return Err(Reject::Header);
+    }
+    let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
+    let first = value.iter().position(|b| !is_ows(b)).unwrap_or(value.len());
+    let last = value
+        .iter()
+        .rposition(|b| !is_ows(b))
+        .map_or(first, |i| i + 1);
+    let value = &value[first..last];
+    // field-value = *( VCHAR / SP / HTAB / obs-text )
+    if !value
+        .iter()
+        .all(|&b| b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80)
+    {
+        return Err(Reject::Header);
+    }
+    Ok((name, value))
+}
+
+/// RFC 9110 `tchar`.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Bytes allowed in a request target: RFC 3986 unreserved, sub-delims,
+/// `:`, `@`, `/`, `?` and `%` (checked further by [`percent_decode`]).
+fn is_target_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?%".contains(&b)
+}
+
+/// Splits a request target into its decoded path and raw query. Accepts
+/// origin-form (`/path?query`), absolute-form (`http://host/path`, which
+/// RFC 9112 §3.2.2 says a server must accept) and `*` for OPTIONS.
+fn split_target(target: &[u8], method: Method) -> Result<(String, String), Reject> {
+    if target == b"*" {
+        return match method {
+            Method::Options => Ok(("*".into(), String::new())),
+            _ => Err(Reject::Target),
+        };
+    }
+    if !target.iter().all(|&b| is_target_byte(b)) {
+        return Err(Reject::Target);
+    }
+    let target = std::str::from_utf8(target).map_err(|_| Reject::Target)?;
+    let origin_form = if target.starts_with('/') {
+        target
+    } else {
+        let lower = target.get(..8).unwrap_or(target).to_ascii_lowercase();
+        let after_scheme = if lower.starts_with("http://") {
+            &target[7..]
+        } else if lower.starts_with("https://") {
+            &target[8..]
+        } else {
+            return Err(Reject::Target);
+        };
+        match after_scheme.find(['/', '?']) {
+            Some(i) if after_scheme.as_bytes()[i] == b'/' => &after_scheme[i..],
+            Some(i) => return Ok(("/".into(), after_scheme[i + 1..].to_string())),
+            None => "/",
+        }
+    };
+    let (path, query) = origin_form.split_once('?').unwrap_or((origin_form, ""));
+    let path = percent_decode(path).ok_or(Reject::Target)?;
+    // Validate the query's escapes now, so routing can trust them.
+    for (key, value) in query_pairs(query) {
+        key.ok_or(Reject::Target)?;
+        value.ok_or(Reject::Target)?;
+    }
+    Ok((path, query.to_string()))
+}
+
+/// Decodes `%XX` escapes (`+` stays `+`: this is a URI, not a form).
+/// `None` for a bad escape or a result that is not UTF-8.
+pub fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            let hex = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The `key=value` pairs of a query string, each percent-decoded (`None`
+/// where the decoding fails). A pair without `=` has an empty value.
+pub fn query_pairs(query: &str) -> impl Iterator<Item = (Option<String>, Option<String>)> + '_ {
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(key), percent_decode(value))
+        })
+}
+
+/// A complete response other than the stream: always `Content-Length` and
+/// `Connection: close`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// The status code.
+    pub status: u16,
+    /// Extra header fields, in order.
+    pub headers: Vec<(&'static str, String)>,
+    /// The `Content-Type`, if there is a body.
+    pub content_type: &'static str,
+    /// The body (also measured for `Content-Length` when not sent, for HEAD).
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// A response with a body of the given type.
+    pub fn new(status: u16, content_type: &'static str, body: impl Into<Vec<u8>>) -> Self {
+        Response {
+            status,
+            headers: Vec::new(),
+            content_type,
+            body: body.into(),
+        }
+    }
+
+    /// An error answer: one plain-text line saying what was wrong.
+    pub fn error(status: u16, message: &str) -> Self {
+        Response::new(status, TEXT_PLAIN, format!("{message}\n"))
+    }
+
+    /// Adds a header field.
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// The response as bytes; without the body when `head_only` (HEAD).
+    pub fn to_bytes(&self, head_only: bool, now: SystemTime) -> Vec<u8> {
+        let mut head = status_line(self.status);
+        let _ = write!(head, "Date: {}\r\n", http_date(now));
+        if !self.body.is_empty() {
+            let _ = write!(head, "Content-Type: {}\r\n", self.content_type);
+        }
+        for (name, value) in &self.headers {
+            let _ = write!(head, "{name}: {value}\r\n");
+        }
+        // RFC 9110 §8.6: no Content-Length in a 204.
+        if self.status != 204 {
+            let _ = write!(head, "Content-Length: {}\r\n", self.body.len());
+        }
+        head.push_str("Connection: close\r\n\r\n");
+        let mut bytes = head.into_bytes();
+        if !head_only {
+            bytes.extend_from_slice(&self.body);
+        }
+        bytes
+    }
+}
+
+/// `Content-Type` of plain-text bodies.
+pub const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
+
+/// `HTTP/1.1 <status> <reason>\r\n`.
+pub fn status_line(status: u16) -> String {
+    format!("HTTP/1.1 {status} {}\r\n", reason_phrase(status))
+}
+
+/// The reason phrase of each status tickstream sends.
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        204 => "No Content",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        414 => "URI Too Long",
+        431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
+        505 => "HTTP Version Not Supported",
+        _ => "Unknown",
+    }
+}
+
+/// An IMF-fixdate (RFC 9110 §5.6.7), e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
+pub fn http_date(time: SystemTime) -> String {
+    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let days = secs / 86_400;
+    let (h, m, s) = (secs % 86_400 / 3600, secs % 3600 / 60, secs % 60);
+    // 1970-01-01 was a Thursday.
+    let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][(days % 7) as usize];
+    let (year, month, day) = civil_from_days(days as i64);
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{weekday}, {day:02} {} {year} {h:02}:{m:02}:{s:02} GMT",
+        MONTHS[month as usize - 1]
+    )
+}
+
+/// Year, month (1-12) and day (1-31) of a day count since 1970-01-01
+/// (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn request(method: Method, path: &str, query: &str, version: Version) -> Request {
+        Request {
+            method,
+            path: path.into(),
+            query: query.into(),
+            version,
+            last_event_id: None,
+        }
+    }
+
+    #[test]
+    fn complete_heads() {
+        let get = |p: &str, q: &str| request(Method::Get, p, q, Version::Http11);
+        let cases: Vec<(&[u8], Request)> = vec![
+            (
+                b"GET /prices HTTP/1.1\r\nHost: x\r\n\r\n",
+                get("/prices", ""),
+            ),
+            (
+                b"GET /prices?symbols=BTC HTTP/1.1\nHost: x\n\n",
+                get("/prices", "symbols=BTC"),
+            ),
+            (b"\r\nGET / HTTP/1.1\r\nHost:\r\n\r\n", get("/", "")),
+            (
+                b"GET /%70rices HTTP/1.1\r\nHost: x\r\n\r\n",
+                get("/prices", ""),
+            ),
+            (
+                b"GET http://x:4444/prices?a=1 HTTP/1.1\r\nHost: x\r\n\r\n",
+                get("/prices", "a=1"),
+            ),
+            (b"GET HTTP://x HTTP/1.1\r\nHost: x\r\n\r\n", get("/", "")),
+            (
+                b"GET https://x?q HTTP/1.1\r\nHost: x\r\n\r\n",
+                get("/", "q"),
+            ),
+            (
+                b"GET / HTTP/1.0\r\n\r\n",
+                request(Method::Get, "/", "", Version::Http10),
+            ),
+            (
+                b"HEAD /healthz HTTP/1.0\r\n\r\n",
+                request(Method::Head, "/healthz", "", Version::Http10),
+            ),
+            (
+                b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n",
+                request(Method::Options, "*", "", Version::Http11),
+            ),
+        ];
+        for (bytes, expected) in cases {
+            assert_eq!(
+                parse_head(bytes),
+                Ok(Parsed::Complete(expected)),
+                "{}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+    }
+
+    #[test]
+    fn last_event_id_is_read_and_trimmed() {
+        let head =
+            b"GET /prices HTTP/1.1\r\nhost: x\r\nLast-Event-ID: \t 42 \r\nX-Other: \xff\r\n\r\n";
+        let Ok(Parsed::Complete(req)) = parse_head(head) else {
+            panic!()
+        };
+        assert_eq!(req.last_event_id.as_deref(), Some("42"));
+    }
+
+    #[test]
+    fn partial_heads() {
+        let full = b"GET /prices HTTP/1.1\r\nHost: x\r\nLast-Event-ID: 7\r\n\r\n";
+        for cut in 0..full.len() {
+            assert_eq!(
+                parse_head(&full[..cut]),
+                Ok(Parsed::Partial),
+                "cut at {cut}"
+            );
+        }
+        assert!(matches!(parse_head(full), Ok(Parsed::Complete(_))));
+    }
+
+    #[test]
+    fn rejections() {
+        let cases: &[(&[u8], Reject)] = &[
+            (b"GET /prices HTTP/2.0\r\n\r\n", Reject::Version),
+            (b"BREW /pot HTTP/0.9\r\n\r\n", Reject::Version),
+            (b"GET /prices HTTP/1.1\r\n\r\n", Reject::Host),
+            (
+                b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+                Reject::Host,
+            ),
+            (
+                b"GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n",
+                Reject::Host,
+            ),
+            (b"POST /prices HTTP/1.1\r\n", Reject::Method),
+            (b"get /prices HTTP/1.1\r\n", Reject::Method),
+            (b"G(T / HTTP/1.1\r\n", Reject::RequestLine),
+            (b"GET  / HTTP/1.1\r\n", Reject::RequestLine),
+            (b"GET / HTTP/1.1 \r\n", Reject::RequestLine),
+            (b"GET /\r\n", Reject::RequestLine),
+            (b"GET / HTTP/1.1\rX\r\n", Reject::RequestLine),
+            (b"GET / HTTPS/1.1\r\n", Reject::RequestLine),
+            (b"\x00\x01\x02\r\n", Reject::RequestLine),
+            (b"GET / HTTP/1.1\r\nHost : x\r\n\r\n", Reject::Header),
+            (
+                b"GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n",
+                Reject::Header,
+            ),
+            (b"GET / HTTP/1.1\r\n: x\r\n\r\n", Reject::Header),
+            (b"GET / HTTP/1.1\r\nNoColon\r\n\r\n", Reject::Header),
+            (
+                b"GET / HTTP/1.1\r\nX: a\x00b\r\nHost: x\r\n\r\n",
+                Reject::Header,
+            ),
+            (
+                b"GET / HTTP/1.1\r\nX: a\rb\r\nHost: x\r\n\r\n",
+                Reject::Header,
+            ),
+            (b"GET prices HTTP/1.1\r\nHost: x\r\n\r\n", Reject::Target),
+            (b"GET /a#b HTTP/1.1\r\nHost: x\r\n\r\n", Reject::Target),
+            (b"GET /a%zz HTTP/1.1\r\nHost: x\r\n\r\n", Reject::Target),
+            (
+                b"GET /?symbols=%G1 HTTP/1.1\r\nHost: x\r\n\r\n",
+                Reject::Target,
+            ),
+            (b"GET /%ff HTTP/1.1\r\nHost: x\r\n\r\n", Reject::Target),
+            (b"GET * HTTP/1.1\r\nHost: x\r\n\r\n", Reject::Target),
+            (b"GET ftp://x/ HTTP/1.1\r\nHost: x\r\n\r\n", Reject::Target),
+        ];
+        for (bytes, reject) in cases {
+            assert_eq!(
+                parse_head(bytes),
+                Err(*reject),
+                "{}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+    }
+
+    #[test]
+    fn limits_are_exact() {
+        // A request line of exactly 2048 bytes is fine; 2049 is not.
+        let line = |len: usize| {
+            let mut l = b"GET /".to_vec();
+            l.resize(len - " HTTP/1.1".len(), b'a');
+            l.extend_from_slice(b" HTTP/1.1");
+            assert_eq!(l.len(), len);
+            l
+        };
+        let mut ok = line(MAX_REQUEST_LINE_BYTES);
+        assert_eq!(parse_head(&ok), Ok(Parsed::Partial));
+        ok.extend_from_slice(b"\r\nHost: x\r\n\r\n");
+        assert!(matches!(parse_head(&ok), Ok(Parsed::Complete(_))));
+        let mut long = line(MAX_REQUEST_LINE_BYTES + 1);
+        assert_eq!(
+            parse_head(&long),
+            Ok(Parsed::Partial),
+            "could still end in CR"
+        );
+        long.push(b'a');
+        assert_eq!(parse_head(&long), Err(Reject::RequestLineTooLong));
+        long.truncate(MAX_REQUEST_LINE_BYTES + 1);
+        long.extend_from_slice(b"\r\n");
+        assert_eq!(parse_head(&long), Err(Reject::RequestLineTooLong));
+
+        // A head of exactly 8192 bytes is fine; one more byte is not.
+        let head = |len: usize| {
+            let mut h = b"GET / HTTP/1.1\r\nHost: x\r\nX: ".to_vec();
+            h.resize(len - 4, b'v');
+            h.extend_from_slice(b"\r\n\r\n");
+            h
+        };
+        assert!(matches!(
+            parse_head(&head(MAX_HEAD_BYTES)),
+            Ok(Parsed::Complete(_))
+        ));
+        assert_eq!(
+            parse_head(&head(MAX_HEAD_BYTES + 1)),
+            Err(Reject::HeadTooLarge)
+        );
+        let unfinished = head(MAX_HEAD_BYTES);
+        assert_eq!(
+            parse_head(&unfinished[..MAX_HEAD_BYTES - 1]),
+            Ok(Parsed::Partial)
+        );
+        let mut endless = b"GET / HTTP/1.1\r\n".to_vec();
+        endless.resize(MAX_HEAD_BYTES, b'h');
+        assert_eq!(parse_head(&endless), Err(Reject::HeadTooLarge));
+    }
+
+    #[test]
+    fn statuses() {
+        let statuses: Vec<u16> = [
+            Reject::RequestLineTooLong,
+            Reject::HeadTooLarge,
+            Reject::RequestLine,
+            Reject::Version,
+            Reject::Method,
+            Reject::Timeout,
+            Reject::Busy,
+        ]
+        .iter()
+        .map(|r| r.status())
+        .collect();
+        assert_eq!(statuses, [414, 431, 400, 505, 405, 408, 503]);
+    }
+
+    #[test]
+    fn query_decoding() {
+        let pairs: Vec<_> = query_pairs("symbols=BTC%2Ceth&&x&lastEventId=5").collect();
+        let s = |v: &str| Some(v.to_string());
+        assert_eq!(
+            pairs,
+            [
+                (s("symbols"), s("BTC,eth")),
+                (s("x"), s("")),
+                (s("lastEventId"), s("5"))
+            ]
+        );
+        assert_eq!(percent_decode("a+b%20c"), s("a+b c"));
+        assert_eq!(percent_decode("%4"), None);
+        assert_eq!(percent_decode("%+1"), None);
+    }
+
+    #[test]
+    fn response_bytes() {
+        let at = UNIX_EPOCH + Duration::from_secs(784_111_777);
+        let response = Response::error(404, "no such path").with_header("X-A", "b");
+        assert_eq!(
+            String::from_utf8(response.to_bytes(false, at)).unwrap(),
+            "HTTP/1.1 404 Not Found\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
+             Content-Type: text/plain; charset=utf-8\r\nX-A: b\r\n\
+             Content-Length: 13\r\nConnection: close\r\n\r\nno such path\n"
+        );
+        assert_eq!(
+            String::from_utf8(response.to_bytes(true, at)).unwrap(),
+            "HTTP/1.1 404 Not Found\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
+             Content-Type: text/plain; charset=utf-8\r\nX-A: b\r\n\
+             Content-Length: 13\r\nConnection: close\r\n\r\n"
+        );
+        let empty = Response::new(204, TEXT_PLAIN, "");
+        assert_eq!(
+            String::from_utf8(empty.to_bytes(false, at)).unwrap(),
+            "HTTP/1.1 204 No Content\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
+             Connection: close\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn dates() {
+        let at = |s: u64| http_date(UNIX_EPOCH + Duration::from_secs(s));
+        assert_eq!(at(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(at(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT");
+        assert_eq!(at(1_795_564_799), "Tue, 24 Nov 2026 23:59:59 GMT");
+        assert_eq!(at(4_107_542_400), "Mon, 01 Mar 2100 00:00:00 GMT");
+    }
+}

@@ -1,0 +1,634 @@
+//! The network edge, and the only module that owns a `TcpStream`: the accept
+//! loop, one thread per connection, routing, plain responses and the event
+//! stream.
+//!
+//! Life of a connection: the accept loop checks the number of connections
+//! still sending their heads (503 past [`MAX_PENDING_HEADS`], answered
+//! without a thread), then spawns a small-stack thread. The thread reads the
+//! head, bounded in bytes and by `--header-timeout` from the connect, and
+//! answers. A stream takes a client slot (503 past `--max-clients`),
+//! subscribes to the hub, writes head, `retry:` and catch-up, then writes
+//! whatever its queue holds each time it wakes, or a heartbeat after
+//! silence, until a write fails, times out, or the hub drops it as slow.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::config::{is_valid_symbol, Config, FeedKind};
+use crate::http::{self, Method, Parsed, Reject, Request, Response, Version};
+use crate::hub::{Filter, Hub, Subscription};
+use crate::metrics::{DisconnectReason, Metrics};
+use crate::{feed, sse};
+
+/// Connections allowed to be sending their request heads at once; more are
+/// answered 503 by the accept loop itself, so slow senders cannot pile up
+/// threads.
+pub const MAX_PENDING_HEADS: usize = 1024;
+/// Stack of a connection thread. The deepest path (head parsing, routing,
+/// formatting a response) needs well under half of it; see BENCHMARKS.md.
+pub const CONNECTION_STACK_BYTES: usize = 64 * 1024;
+/// First size of the buffer a head is read into; it grows to
+/// [`http::MAX_HEAD_BYTES`] only for large heads.
+const HEAD_BUFFER_START_BYTES: usize = 1024;
+/// Catch-up is written in pieces of about this size.
+const CATCH_UP_CHUNK_BYTES: usize = 64 * 1024;
+/// After an error answer, how long and how much of the rest of the request
+/// is read and dropped before closing, so the answer is not lost to a TCP
+/// reset (RFC 9112 §9.6).
+const LINGER_TIME: Duration = Duration::from_secs(1);
+const LINGER_BYTES: usize = 64 * 1024;
+/// Pause after a failed `accept` or thread spawn (out of file descriptors,
+/// threads or memory) before trying again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The page served at `/`.
+const PAGE: &str = include_str!("page.html");
+
+/// What every connection thread shares.
+pub struct Shared {
+    /// The configuration.
+    pub config: Config,
+    /// The broadcast point.
+    pub hub: Arc<Hub>,
+    /// The counters.
+    pub metrics: Metrics,
+    /// Set when the feed has ended (stdin at EOF).
+    pub feed_ended: AtomicBool,
+    pending_heads: AtomicUsize,
+}
+
+impl Shared {
+    /// State for a server with this configuration and hub.
+    pub fn new(config: Config, hub: Arc<Hub>, metrics: Metrics) -> Shared {
+        Shared {
+            config,
+            hub,
+            metrics,
+            feed_ended: AtomicBool::new(false),
+            pending_heads: AtomicUsize::new(0),
+        }
+    }
+}
+
+/// Marks the feed as ended when dropped: at its end, or if it panics.
+pub struct FeedGuard(pub Arc<Shared>);
+
+impl Drop for FeedGuard {
+    fn drop(&mut self) {
+        self.0.feed_ended.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Runs the accept loop forever.
+pub fn serve(listener: TcpListener, shared: Arc<Shared>) {
+    let mut last_complaint: Option<Instant> = None;
+    let mut complain = |what: &str, error: &io::Error| {
+        // At most one line a second, however long the trouble lasts.
+        if last_complaint.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+            eprintln!("tickstream: {what}: {error}; backing off");
+            last_complaint = Some(Instant::now());
+        }
+        thread::sleep(ACCEPT_BACKOFF);
+    };
+    loop {
+        let (stream, peer) = match listener.accept() {
+            Ok(accepted) => accepted,
+            Err(e) if is_per_connection(&e) => continue,
+            Err(e) => {
+                complain("cannot accept", &e);
+                continue;
+            }
+        };
+        let connected_at = Instant::now();
+        if shared.pending_heads.load(Ordering::Relaxed) >= MAX_PENDING_HEADS {
+            answer_busy(stream, &shared);
+            continue;
+        }
+        let pending = PendingHead::new(&shared);
+        let thread_shared = Arc::clone(&shared);
+        let spawned = thread::Builder::new()
+            .name("tickstream-conn".into())
+            .stack_size(CONNECTION_STACK_BYTES)
+            .spawn(move || handle(stream, peer, connected_at, pending, &thread_shared));
+        // On failure the closure, the stream and the pending mark are dropped:
+        // the client sees the connection close.
+        if let Err(e) = spawned {
+            complain("cannot spawn a connection thread", &e);
+        }
+    }
+}
+
+/// Errors of `accept` that concern one connection only.
+fn is_per_connection(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+    )
+}
+
+/// The 503 for a connection over [`MAX_PENDING_HEADS`], written by the
+/// accept loop without blocking: a new socket's send buffer is empty.
+fn answer_busy(stream: TcpStream, shared: &Shared) {
+    let response = Response::error(503, Reject::Busy.message()).with_header("Retry-After", "1");
+    shared.metrics.rejected(503);
+    let _ = stream.set_nonblocking(true);
+    let _ = (&stream).write(&response.to_bytes(false, SystemTime::now()));
+}
+
+/// Counts a connection as still sending its head while alive.
+struct PendingHead(Arc<Shared>);
+
+impl PendingHead {
+    fn new(shared: &Arc<Shared>) -> PendingHead {
+        shared.pending_heads.fetch_add(1, Ordering::Relaxed);
+        PendingHead(Arc::clone(shared))
+    }
+}
+
+impl Drop for PendingHead {
+    fn drop(&mut self) {
+        self.0.pending_heads.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A connection thread: read the head, then answer it.
+fn handle(
+    stream: TcpStream,
+    peer: SocketAddr,
+    connected_at: Instant,
+    pending: PendingHead,
+    shared: &Shared,
+) {
+    let deadline = connected_at + shared.config.header_timeout;
+    let head = read_head(&stream, deadline);
+    drop(pending);
+    match head {
+        Ok(Some(request)) => route(stream, peer, request, shared),
+        Ok(None) => {} // The client left before finishing its head.
+        Err(reject) => {
+            let mut response = Response::error(reject.status(), reject.message());
+            if reject == Reject::Method {
+                response = response.with_header("Allow", ALLOW);
+            }
+            respond(&stream, response, false, shared);
+        }
+    }
+}
+
+const ALLOW: &str = "GET, HEAD, OPTIONS";
+
+/// Reads until the head is complete, a limit is passed, the deadline
+/// passes, or the client goes away (`Ok(None)`).
+fn read_head(mut stream: &TcpStream, deadline: Instant) -> Result<Option<Request>, Reject> {
+    let mut buf = vec![0; HEAD_BUFFER_START_BYTES];
+    let mut len = 0;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return Err(Reject::Timeout);
+        }
+        if len == buf.len() {
+            buf.resize((2 * len).min(http::MAX_HEAD_BYTES), 0);
+        }
+        let n = match stream.read(&mut buf[len..]) {
+            Ok(0) => return Ok(None),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(Reject::Timeout)
+            }
+            Err(_) => return Ok(None),
+        };
+        let new_line = buf[len..len + n].contains(&b'\n');
+        len += n;
+        if new_line || len > http::MAX_REQUEST_LINE_BYTES + 1 {
+            match http::parse_head(&buf[..len])? {
+                Parsed::Complete(request) => return Ok(Some(request)),
+                // The parser rejects any head that fills the buffer.
+                Parsed::Partial if len >= http::MAX_HEAD_BYTES => return Err(Reject::HeadTooLarge),
+                Parsed::Partial => {}
+            }
+        }
+    }
+}
+
+/// Answers a complete request.
+fn route(stream: TcpStream, peer: SocketAddr, request: Request, shared: &Shared) {
+    let head_only = request.method == Method::Head;
+    let response = match (request.method, request.path.as_str()) {
+        (Method::Options, "/prices" | "/" | "/healthz" | "/metrics" | "*") => preflight(shared),
+        (_, "/prices") => match stream_params(&request, shared) {
+            Err(response) => response,
+            Ok((filter, last_event_id)) if !head_only => {
+                return serve_stream(stream, peer, &request, filter, last_event_id, shared)
+            }
+            Ok(_) if shared.metrics.clients_connected() >= shared.config.max_clients as u64 => {
+                too_many_clients(shared)
+            }
+            Ok(_) => {
+                let head = stream_head(shared);
+                let _ = stream.set_write_timeout(Some(shared.config.write_timeout));
+                let _ = (&stream).write_all(&head);
+                return linger_close(&stream);
+            }
+        },
+        (_, "/") => Response::new(200, "text/html; charset=utf-8", PAGE)
+            .with_header("Cache-Control", "no-cache"),
+        (_, "/healthz") if shared.feed_ended.load(Ordering::Relaxed) => {
+            Response::error(503, "feed ended")
+        }
+        (_, "/healthz") => Response::new(200, http::TEXT_PLAIN, "ok\n"),
+        (_, "/metrics") => Response::new(
+            200,
+            "text/plain; version=0.0.4; charset=utf-8",
+            shared.metrics.render(),
+        ),
+        _ => Response::error(404, &format!("no such path: {}", request.path)),
+    };
+    respond(&stream, response, head_only, shared)
+}
+
+/// Reads `?symbols=` and the last event id (the `Last-Event-ID` header wins
+/// over `?lastEventId=`, since a browser resuming a URL that has the query
+/// sends the newer id in the header).
+fn stream_params(request: &Request, shared: &Shared) -> Result<(Filter, Option<u64>), Response> {
+    let mut symbols: Vec<String> = Vec::new();
+    let mut query_id = None;
+    for (key, value) in http::query_pairs(&request.query) {
+        // The parser has already checked every escape.
+        let (key, value) = (key.unwrap_or_default(), value.unwrap_or_default());
+        match key.as_str() {
+            "symbols" => {
+                for symbol in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    let symbol = check_symbol(symbol, shared)?;
+                    if !symbols.contains(&symbol) {
+                        symbols.push(symbol);
+                    }
+                }
+            }
+            "lastEventId" => query_id = sse::parse_last_event_id(&value),
+            _ => {}
+        }
+    }
+    let header_id = request
+        .last_event_id
+        .as_deref()
+        .and_then(sse::parse_last_event_id);
+    let filter = if symbols.is_empty() {
+        Filter::All
+    } else {
+        Filter::Only(symbols)
+    };
+    Ok((filter, header_id.or(query_id)))
+}
+
+fn check_symbol(symbol: &str, shared: &Shared) -> Result<String, Response> {
+    let shown: String = symbol.chars().take(32).collect();
+    if !is_valid_symbol(symbol.as_bytes()) {
+        return Err(Response::error(
+            400,
+            &format!("invalid symbol {shown:?}: 1 to 16 of A-Z 0-9 . _ -"),
+        ));
+    }
+    let symbol = symbol.to_ascii_uppercase();
+    let known = &shared.config.symbols;
+    if shared.config.feed == FeedKind::Sim && !known.contains(&symbol) {
+        return Err(Response::error(
+            400,
+            &format!(
+                "unknown symbol {symbol}; valid symbols: {}",
+                known.join(", ")
+            ),
+        ));
+    }
+    Ok(symbol)
+}
+
+fn preflight(shared: &Shared) -> Response {
+    let mut response = Response::new(204, http::TEXT_PLAIN, "").with_header("Allow", ALLOW);
+    if shared.config.cors_origin.is_some() {
+        response = response
+            .with_header("Access-Control-Allow-Methods", ALLOW)
+            .with_header(
+                "Access-Control-Allow-Headers",
+                "Last-Event-ID, Cache-Control",
+            )
+            .with_header("Access-Control-Max-Age", "86400");
+    }
+    response
+}
+
+fn too_many_clients(shared: &Shared) -> Response {
+    let limit = shared.config.max_clients;
+    let retry_secs = shared.config.retry.as_secs_f64().ceil().max(1.0);
+    Response::error(
+        503,
+        &format!("too many clients (limit {limit}); retry later"),
+    )
+    .with_header("Retry-After", format!("{retry_secs}"))
+}
+
+/// Writes a complete response (counting error answers) and closes.
+fn respond(stream: &TcpStream, mut response: Response, head_only: bool, shared: &Shared) {
+    if response.status >= 400 {
+        shared.metrics.rejected(response.status);
+    }
+    if let Some(origin) = &shared.config.cors_origin {
+        response = response.with_header("Access-Control-Allow-Origin", origin.clone());
+    }
+    let _ = stream.set_write_timeout(Some(shared.config.write_timeout));
+    let mut writer = stream;
+    let _ = writer.write_all(&response.to_bytes(head_only, SystemTime::now()));
+    linger_close(stream);
+}
+
+/// Half-closes, then reads and drops what the client still sends, for a
+/// bounded time, so that closing does not reset the connection before the
+/// client has read the answer.
+fn linger_close(stream: &TcpStream) {
+    let _ = stream.shutdown(Shutdown::Write);
+    let until = Instant::now() + LINGER_TIME;
+    let mut drained = 0;
+    let mut scratch = [0u8; 512];
+    let mut reader = stream;
+    while drained < LINGER_BYTES {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
+        match reader.read(&mut scratch) {
+            Ok(0) => break,
+            Ok(n) => drained += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+}
+
+/// The head of the event stream (close-delimited for HTTP/1.0 and 1.1).
+fn stream_head(shared: &Shared) -> Vec<u8> {
+    let mut head = http::status_line(200);
+    head.push_str("Date: ");
+    head.push_str(&http::http_date(SystemTime::now()));
+    head.push_str(
+        "\r\nContent-Type: text/event-stream; charset=utf-8\r\n\
+         Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n",
+    );
+    if let Some(origin) = &shared.config.cors_origin {
+        head.push_str("Access-Control-Allow-Origin: ");
+        head.push_str(origin);
+        head.push_str("\r\n");
+    }
+    head.push_str("Connection: close\r\n\r\n");
+    head.into_bytes()
+}
+
+/// Holds a client slot; gives it back, with the reason, when dropped (also
+/// if the thread unwinds).
+struct ClientSlot<'a> {
+    metrics: &'a Metrics,
+    reason: DisconnectReason,
+}
+
+impl Drop for ClientSlot<'_> {
+    fn drop(&mut self) {
+        self.metrics.disconnect(self.reason);
+    }
+}
+
+fn serve_stream(
+    stream: TcpStream,
+    peer: SocketAddr,
+    request: &Request,
+    filter: Filter,
+    last_event_id: Option<u64>,
+    shared: &Shared,
+) {
+    if !shared.metrics.try_connect(shared.config.max_clients) {
+        return respond(&stream, too_many_clients(shared), false, shared);
+    }
+    let mut slot = ClientSlot {
+        metrics: &shared.metrics,
+        reason: DisconnectReason::Closed,
+    };
+    let started = Instant::now();
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_write_timeout(Some(shared.config.write_timeout));
+    let subscription = shared.hub.subscribe(filter, last_event_id);
+    let mut writer = EventWriter {
+        stream,
+        metrics: &shared.metrics,
+        write_timeout: shared.config.write_timeout,
+        events_sent: 0,
+    };
+    slot.reason = match writer.run(subscription, shared) {
+        Ok(never) => match never {},
+        Err(reason) => reason,
+    };
+    if !shared.config.quiet {
+        let path = if request.query.is_empty() {
+            request.path.clone()
+        } else {
+            format!("{}?{}", request.path, request.query)
+        };
+        let version = match request.version {
+            Version::Http10 => "HTTP/1.0",
+            Version::Http11 => "HTTP/1.1",
+        };
+        eprintln!(
+            "tickstream: {peer} {path} {version} ended after {:.1}s, {} events sent: {}",
+            started.elapsed().as_secs_f64(),
+            writer.events_sent,
+            slot.reason.as_str()
+        );
+    }
+}
+
+/// Writes one client's stream.
+struct EventWriter<'a> {
+    stream: TcpStream,
+    metrics: &'a Metrics,
+    write_timeout: Duration,
+    events_sent: u64,
+}
+
+/// A type with no values: `run` only ever returns an error.
+enum Never {}
+
+impl EventWriter<'_> {
+    /// Writes head, `retry:`, catch-up, then live ticks and heartbeats until
+    /// the connection must end; returns why.
+    fn run(&mut self, mut sub: Subscription, shared: &Shared) -> Result<Never, DisconnectReason> {
+        let mut buf = stream_head(shared);
+        sse::push_retry(&mut buf, shared.config.retry.as_millis());
+        let mut events = 0;
+        for run in std::mem::take(&mut sub.catch_up) {
+            events += run.tick.append_to(&mut buf, run.events, &sub.filter);
+            if buf.len() >= CATCH_UP_CHUNK_BYTES {
+                self.write(&buf, std::mem::take(&mut events))?;
+                buf.clear();
+            }
+        }
+        self.write(&buf, events)?;
+        // The live path needs a buffer only for filtered or bunched ticks.
+        let mut buf = Vec::new();
+        let heartbeat = shared.config.heartbeat;
+        let mut last_write = Instant::now();
+        loop {
+            let wait = heartbeat.saturating_sub(last_write.elapsed());
+            let tick = match sub.ticks.recv_timeout(wait) {
+                Ok(tick) => tick,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    self.write(sse::HEARTBEAT, 0)?;
+                    last_write = Instant::now();
+                    continue;
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(DisconnectReason::Slow)
+                }
+            };
+            // Drain whatever else is queued, so a client that fell behind
+            // catches up in one write.
+            let mut next = sub.ticks.try_recv();
+            if next.is_err() && *sub.filter == Filter::All {
+                self.write(tick.bytes(), tick.len())?;
+            } else {
+                buf.clear();
+                let mut events = tick.append_to(&mut buf, 0..tick.len(), &sub.filter);
+                while let Ok(tick) = next {
+                    events += tick.append_to(&mut buf, 0..tick.len(), &sub.filter);
+                    next = sub.ticks.try_recv();
+                }
+                self.write(&buf, events)?;
+            }
+            if sub.dropped_slow.load(Ordering::Relaxed) {
+                return Err(DisconnectReason::Slow);
+            }
+            last_write = Instant::now();
+        }
+    }
+
+    /// Writes all of `bytes` (holding `events` events) within the write
+    /// timeout.
+    fn write(&mut self, bytes: &[u8], events: usize) -> Result<(), DisconnectReason> {
+        let mut written = 0;
+        let mut deadline = None;
+        while written < bytes.len() {
+            match self.stream.write(&bytes[written..]) {
+                Ok(0) => return Err(DisconnectReason::Closed),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Err(DisconnectReason::WriteTimeout)
+                }
+                Err(_) => return Err(DisconnectReason::Closed),
+            }
+            // A partial write: the whole piece must still go out within the
+            // timeout, however slowly the client reads.
+            if written < bytes.len()
+                && Instant::now()
+                    >= *deadline.get_or_insert_with(|| Instant::now() + self.write_timeout)
+            {
+                return Err(DisconnectReason::WriteTimeout);
+            }
+        }
+        self.metrics.sent(events, bytes.len());
+        self.events_sent += events as u64;
+        Ok(())
+    }
+}
+
+/// Binds, prints the listening line, starts the feed thread and serves
+/// forever.
+pub fn start(config: Config) -> Result<(), StartError> {
+    let listener = TcpListener::bind(config.addr).map_err(|e| StartError::Bind(config.addr, e))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| StartError::Bind(config.addr, e))?;
+    eprintln!(
+        "tickstream {} listening on http://{local}/",
+        env!("CARGO_PKG_VERSION")
+    );
+    let started = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    // Ids start at the boot time in microseconds: above any id an earlier
+    // run could have issued (unless it published a million events a second).
+    let first_id = started.as_micros() as u64;
+    let hub = Hub::new(first_id, config.history, config.client_queue);
+    let shared = Arc::new(Shared::new(config, hub, Metrics::new(started.as_secs())));
+
+    let feed_shared = Arc::clone(&shared);
+    let feed = match shared.config.feed {
+        FeedKind::Sim => {
+            let seed = shared.config.seed.unwrap_or_else(|| fastrand::u64(..));
+            eprintln!(
+                "tickstream: sim feed of {} every {:?}, seed {seed}",
+                shared.config.symbols.join(","),
+                shared.config.interval
+            );
+            thread::Builder::new()
+                .name("tickstream-feed".into())
+                .spawn(move || {
+                    let guard = FeedGuard(feed_shared);
+                    let config = &guard.0.config;
+                    let walk = feed::RandomWalk::new(&config.symbols, config.interval, seed);
+                    feed::run_sim(walk, config.interval, &guard.0.hub, &guard.0.metrics);
+                })
+        }
+        FeedKind::Stdin => {
+            eprintln!("tickstream: stdin feed: one SYMBOL PRICE [TS_MS] line per event");
+            thread::Builder::new()
+                .name("tickstream-feed".into())
+                .spawn(move || {
+                    let guard = FeedGuard(feed_shared);
+                    feed::run_stdin(io::stdin().lock(), &guard.0.hub, &guard.0.metrics);
+                })
+        }
+    };
+    feed.map_err(StartError::Feed)?;
+    serve(listener, shared);
+    Ok(())
+}
+
+/// Why the server could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// The listening socket could not be bound.
+    Bind(SocketAddr, io::Error),
+    /// The feed thread could not be started.
+    Feed(io::Error),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Bind(addr, e) => write!(f, "cannot bind {addr}: {e}"),
+            StartError::Feed(e) => write!(f, "cannot start the feed thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StartError::Bind(_, e) | StartError::Feed(e) => Some(e),
+        }
+    }
+}
