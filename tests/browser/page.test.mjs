@@ -246,7 +246,7 @@ browserTest('live page in Chromium', async (t) => {
     const res = await get(server.url);
     assert.equal(res.status, 200);
     assert.match(res.headers['content-type'] || '', /^text\/html/);
-    assert.equal(res.body, fs.readFileSync(PAGE_FILE, 'utf8'), 'served page differs from src/page.html');
+    assert.equal(res.body, fs.readFileSync(PAGE_FILE, 'utf8'), 'served page differs from src/page.html (stale binary? cargo build --release)');
     assert.deepEqual(externalRefs(res.body), []);
   });
 
@@ -266,7 +266,7 @@ browserTest('live page in Chromium', async (t) => {
     assert.match(await page.locator('#age').textContent(), /^last event \d+ s ago$/);
     // Change since the previous tick: coloured AND signed with an arrow.
     const chg = page.locator('.card[data-symbol="BTC"] .chg');
-    assert.match(await chg.textContent(), /^[\u25B2\u25BC\u25A0] [+\u2212]?[\d.,\s\u00a0\u202f]+ \([+\u2212]?\d+\.\d{2}%\)$/);
+    assert.match(await chg.textContent(), /^[\u25B2\u25BC\u25A0] [+\u2212]?[\d.,\s\u00a0\u202f]+ \([+\u2212]?\d+\.\d{2,4}%\)$/);
     // Every default symbol shows up, with real text and a drawn chart.
     await page.waitForFunction(() => document.querySelectorAll('.card').length >= 5, null, { timeout: 3000 });
     const syms = await page.locator('.card').evaluateAll((els) => els.map((e) => e.dataset.symbol));
