@@ -139,6 +139,15 @@ fn answer_busy(stream: TcpStream, shared: &Shared) {
     shared.metrics.rejected(503);
     let _ = stream.set_nonblocking(true);
     let _ = (&stream).write(&response.to_bytes(false, SystemTime::now()));
+    // Read what already arrived, so closing sends a FIN rather than a reset
+    // that could destroy the answer before the client reads it.
+    let mut scratch = [0u8; 1024];
+    for _ in 0..16 {
+        if !matches!((&stream).read(&mut scratch), Ok(n) if n > 0) {
+            break;
+        }
+    }
+    let _ = stream.shutdown(Shutdown::Write);
 }
 
 /// Counts a connection as still sending its head while alive.

@@ -1,0 +1,9 @@
+//! Integration tests: each starts the real `tickstream` binary on
+//! `127.0.0.1:0`, reads the port from its first stderr line, and talks to it
+//! over real sockets.
+
+mod bad_input;
+mod cli;
+mod slow;
+mod stream;
+mod support;

@@ -1,0 +1,100 @@
+//! Clients that cannot keep up: they are disconnected, nobody else waits.
+
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use crate::bad_input::Watcher;
+use crate::support::*;
+
+/// 200 symbols every 10 ms: about 2 MB/s per unfiltered client, so a client
+/// that never reads fills its socket buffers within seconds.
+fn many_symbols() -> String {
+    let mut symbols = vec!["BTC".to_string()];
+    symbols.extend((1..200).map(|i| format!("SYMBOL{i:03}")));
+    symbols.join(",")
+}
+
+#[test]
+fn clients_that_never_read_are_dropped_and_readers_keep_their_timing() {
+    let symbols = many_symbols();
+    let server = Server::start(&[
+        "--interval",
+        "10ms",
+        "--symbols",
+        &symbols,
+        "--client-queue",
+        "8",
+        "--write-timeout",
+        "1s",
+    ]);
+    // The accept loop and the feed thread; every connection adds one.
+    let baseline_threads = 2;
+    let watcher = Watcher::start(&server, "/prices?symbols=BTC");
+    let stalled: Vec<TcpStream> = (0..3)
+        .map(|_| {
+            use std::io::Write;
+            let mut s = connect(server.addr);
+            s.write_all(b"GET /prices HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            s
+        })
+        .collect();
+    let started = Instant::now();
+    let dropped = || {
+        server.metric("tickstream_disconnects_total{reason=\"slow\"}")
+            + server.metric("tickstream_disconnects_total{reason=\"write_timeout\"}")
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), || dropped() >= 3),
+        "non-reading clients still connected after 30 s:\n{}",
+        server.log()
+    );
+    println!(
+        "3 non-reading clients dropped within {:?} (slow: {}, write_timeout: {})",
+        started.elapsed(),
+        server.metric("tickstream_disconnects_total{reason=\"slow\"}"),
+        server.metric("tickstream_disconnects_total{reason=\"write_timeout\"}"),
+    );
+    assert!(
+        server.log().contains(" events sent: slow")
+            || server.log().contains(" events sent: write_timeout")
+    );
+    let (events, worst) = watcher.finish();
+    println!("reading client: {events} events, longest gap {worst:?} at a 10 ms interval");
+    assert!(
+        worst < Duration::from_millis(500),
+        "the reader waited {worst:?}"
+    );
+    drop(stalled);
+    assert!(
+        wait_until(Duration::from_secs(10), || server.threads()
+            <= baseline_threads),
+        "threads {} > baseline {baseline_threads}",
+        server.threads()
+    );
+    println!(
+        "threads: baseline {baseline_threads}, after {}",
+        server.threads()
+    );
+}
+
+#[test]
+fn a_client_gone_mid_stream_is_counted_as_closed() {
+    let server = Server::start(&["--interval", "20ms"]);
+    let mut sse = Sse::connect(server.addr, "/prices", "");
+    sse.events(3, IO_TIMEOUT);
+    drop(sse);
+    assert!(wait_until(Duration::from_secs(5), || {
+        server.metric("tickstream_disconnects_total{reason=\"closed\"}") == 1
+    }));
+    assert_eq!(server.metric("tickstream_clients_connected"), 0);
+    assert!(server.wait_for_log("/prices HTTP/1.1 ended after", Duration::from_secs(2)));
+    let quiet = Server::start(&["--interval", "20ms", "--quiet"]);
+    let mut sse = Sse::connect(quiet.addr, "/prices", "");
+    sse.events(3, IO_TIMEOUT);
+    drop(sse);
+    assert!(wait_until(Duration::from_secs(5), || quiet
+        .metric("tickstream_clients_connected")
+        == 0));
+    assert!(!quiet.log().contains("ended after"), "{}", quiet.log());
+}

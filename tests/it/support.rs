@@ -1,0 +1,443 @@
+//! Shared test helpers: the server under test as a child process, a plain
+//! HTTP client, and an SSE client. Every socket has a timeout, so a hang
+//! fails fast instead of stalling the suite.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long any single read in a test may block.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The real `tickstream` binary, started with `--addr 127.0.0.1:0` (unless
+/// the test gives an address) and killed and reaped on drop.
+pub struct Server {
+    child: Child,
+    /// The address it listens on, read from its first stderr line.
+    pub addr: SocketAddr,
+    log: Arc<Mutex<String>>,
+    /// Its standard input, for `--feed stdin`.
+    pub stdin: Option<ChildStdin>,
+}
+
+impl Server {
+    /// Starts the server with these flags.
+    pub fn start(args: &[&str]) -> Server {
+        Server::spawn(args, false)
+    }
+
+    /// Starts the server with `--feed stdin` and these flags.
+    pub fn start_stdin(args: &[&str]) -> Server {
+        let mut all = vec!["--feed", "stdin"];
+        all.extend_from_slice(args);
+        Server::spawn(&all, true)
+    }
+
+    fn spawn(args: &[&str], piped_stdin: bool) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tickstream"));
+        if !args.contains(&"--addr") {
+            command.args(["--addr", "127.0.0.1:0"]);
+        }
+        command.args(args);
+        // The tests set every flag they rely on; none comes from outside.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("TICKSTREAM_") || name == "PORT" {
+                command.env_remove(name);
+            }
+        }
+        command
+            .stdin(if piped_stdin {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("start tickstream");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (first_tx, first_rx) = mpsc::channel();
+        let log_writer = Arc::clone(&log);
+        // Drain stderr for the whole run, so the server never blocks on it.
+        thread::spawn(move || {
+            let mut first = Some(first_tx);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(tx) = first.take() {
+                    let _ = tx.send(line.clone());
+                }
+                let mut log = log_writer.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let first = first_rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("listening line on stderr");
+        let url = first
+            .split(" listening on http://")
+            .nth(1)
+            .unwrap_or_else(|| panic!("unexpected first line: {first}"));
+        let addr = url
+            .trim_end_matches('/')
+            .parse()
+            .expect("address in listening line");
+        let stdin = child.stdin.take();
+        Server {
+            child,
+            addr,
+            log,
+            stdin,
+        }
+    }
+
+    /// Everything the server wrote to stderr so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits until the log contains `needle`; false on timeout.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
+        wait_until(timeout, || self.log().contains(needle))
+    }
+
+    /// Writes lines to the server's stdin (for `--feed stdin`).
+    pub fn feed(&mut self, text: &str) {
+        let stdin = self.stdin.as_mut().expect("started with start_stdin");
+        stdin.write_all(text.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Closes the server's stdin: the stdin feed reaches EOF.
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Threads of the server process now.
+    pub fn threads(&self) -> usize {
+        proc_status_field(self.pid(), "Threads:")
+    }
+
+    /// Resident memory of the server process now, in KiB.
+    pub fn rss_kib(&self) -> usize {
+        proc_status_field(self.pid(), "VmRSS:")
+    }
+
+    /// Open file descriptors of the server process now.
+    pub fn fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
+    /// True while the process has not exited.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The value of one sample line of `/metrics`, e.g.
+    /// `tickstream_requests_rejected_total{status="404"}`.
+    pub fn metric(&self, sample: &str) -> u64 {
+        let text = get(self.addr, "/metrics").body;
+        text.lines()
+            .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no sample {sample} in:\n{text}"))
+            .parse()
+            .unwrap()
+    }
+
+    /// Kills the process and waits for it.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn proc_status_field(pid: u32, field: &str) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Polls `check` every 20 ms until it holds or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A complete (non-stream) response.
+#[derive(Debug)]
+pub struct Reply {
+    /// The status code.
+    pub status: u16,
+    /// The head, lines joined with `\n`.
+    pub head: String,
+    /// The body.
+    pub body: String,
+}
+
+impl Reply {
+    /// The value of a header (case-insensitive name).
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().skip(1).find_map(|line| {
+            let (n, v) = line.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    }
+}
+
+/// Connects with a read timeout.
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT).expect("connect");
+    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+    stream
+}
+
+/// Sends raw bytes and reads the answer to the end.
+pub fn request(addr: SocketAddr, raw: &[u8]) -> Reply {
+    let mut stream = connect(addr);
+    stream.write_all(raw).unwrap();
+    read_reply(&mut stream)
+}
+
+/// Reads a complete response until the server closes.
+pub fn read_reply(stream: &mut TcpStream) -> Reply {
+    let mut bytes = Vec::new();
+    stream.read_to_end(&mut bytes).expect("read response");
+    parse_reply(&bytes)
+}
+
+/// Splits raw response bytes into status, head and body.
+pub fn parse_reply(bytes: &[u8]) -> Reply {
+    let text = String::from_utf8_lossy(bytes);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no complete head in {text:?}"));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line in {head:?}"));
+    Reply {
+        status,
+        head: head.replace("\r\n", "\n"),
+        body: body.to_string(),
+    }
+}
+
+/// `GET path` over HTTP/1.1.
+pub fn get(addr: SocketAddr, path: &str) -> Reply {
+    request(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes(),
+    )
+}
+
+/// One event of the stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// Its id.
+    pub id: u64,
+    /// `symbol` from the JSON.
+    pub symbol: String,
+    /// `price` from the JSON, as written.
+    pub price: String,
+    /// `ts` from the JSON.
+    pub ts: u64,
+}
+
+/// One frame of the stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    /// `retry: N`
+    Retry(u64),
+    /// A comment (heartbeat).
+    Comment(String),
+    /// An event.
+    Event(Event),
+}
+
+/// An SSE client on a raw socket.
+pub struct Sse {
+    /// The socket.
+    pub stream: TcpStream,
+    /// The response head.
+    pub head: String,
+    buf: Vec<u8>,
+}
+
+impl Sse {
+    /// `GET path` with extra header lines (each ending in `\r\n`); panics
+    /// unless the answer is `200` with `text/event-stream`.
+    pub fn connect(addr: SocketAddr, path: &str, extra_headers: &str) -> Sse {
+        let sse = Sse::try_connect(addr, path, extra_headers).unwrap_or_else(|r| panic!("{r:?}"));
+        assert!(
+            sse.head.contains("Content-Type: text/event-stream"),
+            "{}",
+            sse.head
+        );
+        sse
+    }
+
+    /// Like [`Sse::connect`], but returns a non-200 answer as an error.
+    pub fn try_connect(addr: SocketAddr, path: &str, extra_headers: &str) -> Result<Sse, Reply> {
+        let mut stream = connect(addr);
+        let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\n{extra_headers}\r\n");
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let head_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let n = stream.read(&mut chunk).expect("read stream head");
+            if n == 0 {
+                return Err(parse_reply(&buf));
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).replace("\r\n", "\n");
+        if !head.starts_with("HTTP/1.1 200 ") {
+            stream.read_to_end(&mut buf).unwrap();
+            return Err(parse_reply(&buf));
+        }
+        buf.drain(..head_end);
+        Ok(Sse { stream, head, buf })
+    }
+
+    /// The next frame, or `None` if none arrives within `timeout` (or the
+    /// server closed the stream).
+    pub fn next_frame(&mut self, timeout: Duration) -> Option<Frame> {
+        let end = Instant::now() + timeout;
+        loop {
+            if let Some(i) = self.buf.windows(2).position(|w| w == b"\n\n") {
+                let frame: Vec<u8> = self.buf.drain(..i + 2).collect();
+                return Some(parse_frame(&String::from_utf8(frame).expect("UTF-8 frame")));
+            }
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            self.stream.set_read_timeout(Some(left)).unwrap();
+            let mut chunk = [0u8; 16 * 1024];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// The next event, skipping other frames; `None` on timeout or close.
+    pub fn next_event(&mut self, timeout: Duration) -> Option<Event> {
+        let end = Instant::now() + timeout;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.next_frame(left)? {
+                Frame::Event(event) => return Some(event),
+                _ => continue,
+            }
+        }
+    }
+
+    /// Exactly `n` events; panics if they do not arrive within `timeout`.
+    pub fn events(&mut self, n: usize, timeout: Duration) -> Vec<Event> {
+        let end = Instant::now() + timeout;
+        (0..n)
+            .map(|i| {
+                let left = end.saturating_duration_since(Instant::now());
+                self.next_event(left)
+                    .unwrap_or_else(|| panic!("only {i} of {n} events within {timeout:?}"))
+            })
+            .collect()
+    }
+
+    /// Events that arrive until `quiet` passes without one.
+    pub fn events_until_quiet(&mut self, quiet: Duration) -> Vec<Event> {
+        let mut events = Vec::new();
+        while let Some(event) = self.next_event(quiet) {
+            events.push(event);
+        }
+        events
+    }
+}
+
+/// Parses one frame (ending in a blank line) as the server writes them.
+pub fn parse_frame(frame: &str) -> Frame {
+    let body = frame
+        .strip_suffix("\n\n")
+        .expect("frame ends with a blank line");
+    if let Some(ms) = body.strip_prefix("retry: ") {
+        return Frame::Retry(ms.parse().expect("retry value"));
+    }
+    if let Some(comment) = body.strip_prefix(':') {
+        assert!(!comment.contains('\n'), "one comment line: {frame:?}");
+        return Frame::Comment(comment.trim().to_string());
+    }
+    let (id_line, data_line) = body.split_once('\n').expect("id and data lines");
+    let id = id_line
+        .strip_prefix("id: ")
+        .expect("id field")
+        .parse()
+        .expect("decimal id");
+    let data = data_line.strip_prefix("data: ").expect("data field");
+    let field = |name: &str, end: char| -> String {
+        let start = data
+            .find(name)
+            .unwrap_or_else(|| panic!("{name} in {data}"))
+            + name.len();
+        data[start..].split(end).next().unwrap().to_string()
+    };
+    let symbol = field("{\"symbol\":\"", '"');
+    let price = field(",\"price\":", ',');
+    let ts = field(",\"ts\":", '}').parse().expect("ts");
+    assert_eq!(
+        data,
+        format!("{{\"symbol\":\"{symbol}\",\"price\":{price},\"ts\":{ts}}}"),
+        "data is exactly the JSON, keys in order"
+    );
+    Frame::Event(Event {
+        id,
+        symbol,
+        price,
+        ts,
+    })
+}
+
+/// Asserts ids strictly increase by one.
+pub fn assert_consecutive(events: &[Event]) {
+    for pair in events.windows(2) {
+        assert_eq!(
+            pair[1].id,
+            pair[0].id + 1,
+            "ids must be consecutive: {pair:?}"
+        );
+    }
+}
