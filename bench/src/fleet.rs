@@ -8,8 +8,8 @@
 //! 127.0.0.2–127.0.0.255 (each source address has its own ~28,000 ephemeral
 //! ports), retries a failed attempt a bounded number of times with backoff,
 //! and counts everything: attempt failures by reason, disconnects, events,
-//! id gaps and duplicates, and — while a measurement window is open —
-//! delivery latency `now − ts`.
+//! id gaps and duplicates, and — for events produced in the measurement
+//! window — delivery latency `now − ts`.
 //!
 //! **Invariants**: a client is "pending" from `connect` until its response
 //! head arrives or the attempt fails, and `pending` counts exactly those; an
@@ -125,11 +125,11 @@ pub struct Totals {
     pub gave_up: u64,
     /// Established connections that ended, by reason.
     pub disconnects: BTreeMap<String, u64>,
-    /// Disconnects while the window was open.
+    /// Disconnects while the wall clock was in the window.
     pub window_disconnects: u64,
     /// Events received, all clients, whole run.
     pub events: u64,
-    /// Events received while the window was open.
+    /// Live events received whose `ts` lies in the window.
     pub window_events: u64,
     /// Heartbeat comments received.
     pub comments: u64,
@@ -143,7 +143,7 @@ pub struct Totals {
     pub missing_ids: u64,
     /// Events whose id was not above the previous one.
     pub duplicates: u64,
-    /// Delivery latency of live events in the window, µs.
+    /// Delivery latency of the window's events, µs.
     pub latency_us: Histogram,
     /// Events in the window whose `ts` lay in the future (clock skew),
     /// recorded as 0 latency.
@@ -171,7 +171,9 @@ pub struct Fleet {
     next_source: usize,
     pending: usize,
     streaming: usize,
-    recording: bool,
+    /// The measurement window in producer time: `[start, end)` in ms
+    /// since the Unix epoch, compared with each event's `ts`.
+    window: Option<(u64, u64)>,
     totals: Totals,
 }
 
@@ -210,7 +212,7 @@ impl Fleet {
             next_source: 0,
             pending: 0,
             streaming: 0,
-            recording: false,
+            window: None,
             totals: Totals::default(),
             cfg,
         })
@@ -236,17 +238,25 @@ impl Fleet {
             })
     }
 
-    /// Opens or closes the measurement window. Opening it marks the clients
-    /// streaming at that moment as the window's members (whose per-client
-    /// event counts are reported) and zeroes their window counts.
-    pub fn set_recording(&mut self, on: bool) {
-        self.recording = on;
-        if on {
-            for c in &mut self.clients {
-                c.in_window = c.phase == Phase::Streaming;
-                c.events_window = 0;
-            }
+    /// Sets the measurement window to the events whose `ts` (ms since the
+    /// Unix epoch) lies in `[start_ms, end_ms)`, and marks the clients
+    /// streaming now as its members (whose per-client counts are reported).
+    ///
+    /// The window is in the producer's time, not the receiver's, so every
+    /// member is due the same events whatever the delivery lag, and an event
+    /// produced near the end still counts if it arrives after it: keep
+    /// stepping a little past `end_ms` to collect those.
+    pub fn open_window(&mut self, start_ms: u64, end_ms: u64) {
+        self.window = Some((start_ms, end_ms));
+        for c in &mut self.clients {
+            c.in_window = c.phase == Phase::Streaming;
+            c.events_window = 0;
         }
+    }
+
+    fn in_window(&self, ms: u64) -> bool {
+        self.window
+            .is_some_and(|(start, end)| (start..end).contains(&ms))
     }
 
     /// Events each window member received in the window, sorted.
@@ -401,7 +411,7 @@ impl Fleet {
         c.stream = None;
         c.phase = Phase::Disconnected;
         self.streaming -= 1;
-        if self.recording {
+        if self.in_window(wall_us() / 1000) {
             self.totals.window_disconnects += 1;
         }
         *self.totals.disconnects.entry(why).or_default() += 1;
@@ -528,20 +538,22 @@ impl Fleet {
                     }
                     (Some(_), Some(_)) => t.duplicates += 1,
                 }
-                if self.recording {
+                // Live events in the window only: the snapshot sent on
+                // connect was produced before the connection existed.
+                let live = ev.ts.filter(|&ts| ts >= c.connected_ms);
+                if let Some(ts) = live.filter(|&ts| {
+                    self.window
+                        .is_some_and(|(start, end)| (start..end).contains(&ts))
+                }) {
                     t.window_events += 1;
                     if c.in_window {
                         c.events_window += 1;
                     }
-                    // Live events only: the snapshot sent on connect was
-                    // produced before the connection existed.
-                    if let Some(ts) = ev.ts.filter(|&ts| ts >= c.connected_ms) {
-                        let sent_us = ts.saturating_mul(1000);
-                        if sent_us > now_us {
-                            t.negative_latency += 1;
-                        }
-                        t.latency_us.record(now_us.saturating_sub(sent_us));
+                    let sent_us = ts.saturating_mul(1000);
+                    if sent_us > now_us {
+                        t.negative_latency += 1;
                     }
+                    t.latency_us.record(now_us.saturating_sub(sent_us));
                 }
             }
             Item::Comment => t.comments += 1,
@@ -639,7 +651,7 @@ mod tests {
             check_ids: true,
         })
         .unwrap();
-        fleet.set_recording(true);
+        fleet.open_window(0, u64::MAX);
         let deadline = Instant::now() + Duration::from_secs(5);
         while fleet.totals().comments < 3 && Instant::now() < deadline {
             fleet.step(Duration::from_millis(10)).unwrap();
@@ -647,7 +659,7 @@ mod tests {
         let conns = server.join().unwrap();
         let t = fleet.totals();
         assert_eq!((t.established, fleet.streaming()), (3, 3));
-        assert_eq!((t.events, t.window_events, t.comments), (12, 12, 3));
+        assert_eq!((t.events, t.window_events, t.comments), (12, 9, 3));
         assert_eq!((t.gaps, t.missing_ids, t.duplicates), (3, 3, 3));
         assert_eq!((t.malformed, t.no_id), (0, 0));
         assert_eq!(t.latency_us.count(), 9, "snapshot events are not timed");

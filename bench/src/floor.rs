@@ -45,7 +45,6 @@ const STREAM_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\n\
     retry: 3000\n\n";
 
 /// State shared by the acceptor and the writer.
-#[derive(Default)]
 struct Shared {
     /// The latest batch: the snapshot a new client gets.
     latest: Vec<u8>,
@@ -59,7 +58,13 @@ pub fn run(o: &FloorOpts) -> Result<(), String> {
     let local = listener
         .local_addr()
         .map_err(|e| format!("cannot read the bound address: {e}"))?;
-    let shared = Arc::new(Mutex::new(Shared::default()));
+    let mut feed = Feed::new(&o.symbols);
+    // A first batch at once, as tickstream's feed ticks at start: a new
+    // client's snapshot is never empty.
+    let shared = Arc::new(Mutex::new(Shared {
+        latest: feed.batch(),
+        joined: Vec::new(),
+    }));
     let acceptor_shared = Arc::clone(&shared);
     thread::Builder::new()
         .name("floor-accept".into())
@@ -67,7 +72,6 @@ pub fn run(o: &FloorOpts) -> Result<(), String> {
         .map_err(|e| format!("cannot spawn the accept thread: {e}"))?;
     eprintln!("tickstream-floor listening on http://{local}/");
 
-    let mut feed = Feed::new(&o.symbols);
     let mut clients: Vec<TcpStream> = Vec::new();
     let mut next_tick = Instant::now() + o.interval;
     loop {

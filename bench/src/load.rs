@@ -1,15 +1,17 @@
 //! `tickstream-bench load`: the steady-state benchmark of issue 6.
 //!
 //! Timeline: idle samples → ramp (connects spread evenly) → warmup →
-//! measured window of `--duration` → report. Only the window counts for
-//! events per second, per-client events and latency; the server's CPU time
-//! and RSS are read at the window's start and end (RSS and threads also
-//! every second, for the maxima). The run stops by itself.
+//! measured window of `--duration` → 2 s drain → report. The window is
+//! defined on the events' `ts` (see [`Fleet::open_window`]): events per
+//! second, per-client events and latency count the live events produced in
+//! it, collected until the drain ends. The server's CPU time and RSS are
+//! read at the window's start and end in wall-clock time (RSS and threads
+//! also every second, for the maxima). The run stops by itself.
 
 use std::time::{Duration, Instant};
 
 use crate::cli::LoadOpts;
-use crate::fleet::Fleet;
+use crate::fleet::{wall_us, Fleet};
 use crate::measure::{self, ratio, ServerWatch};
 use crate::procfs::{self, USER_HZ};
 use crate::report::{Report, Value};
@@ -17,6 +19,9 @@ use crate::report::{Report, Value};
 /// How often the server is sampled and progress is printed.
 const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+/// How long after the window's end events produced in it are still
+/// collected (an event later than that is missing from the counts).
+const DRAIN: Duration = Duration::from_secs(2);
 
 /// Runs the benchmark and returns its report.
 pub fn run(o: &LoadOpts) -> Result<Report, String> {
@@ -25,25 +30,32 @@ pub fn run(o: &LoadOpts) -> Result<Report, String> {
     let mut fleet = measure::fleet(c, o.ramp)?;
     let start = Instant::now();
     let window_start = start + o.ramp + o.warmup;
-    let window_end = window_start + o.duration;
     let mut progress = Progress::new(c.quiet, start);
 
     drive(&mut fleet, &mut watch, &mut progress, window_start)?;
-    let w0 = Instant::now();
     let server0 = watch.tick();
     let own0 = measure::own_cpu_secs();
-    fleet.set_recording(true);
+    let w0 = Instant::now();
+    let start_ms = wall_us() / 1000;
+    fleet.open_window(start_ms, start_ms + o.duration.as_millis() as u64);
     let members = fleet.streaming();
     progress.say(&fleet, "window opens");
 
-    drive(&mut fleet, &mut watch, &mut progress, window_end)?;
-    fleet.set_recording(false);
-    let window = w0.elapsed().as_secs_f64();
+    drive(&mut fleet, &mut watch, &mut progress, w0 + o.duration)?;
+    let cpu_window = w0.elapsed().as_secs_f64();
     let server1 = watch.tick();
     let own1 = measure::own_cpu_secs();
+    let own_rss = procfs::sample("self").ok().map(|s| s.rss_kib);
     let kernel1 = procfs::kernel_mem_kib().ok();
     let streaming_end = fleet.streaming();
-    progress.say(&fleet, "window closed");
+    progress.say(&fleet, "window closes, draining");
+    drive(
+        &mut fleet,
+        &mut watch,
+        &mut progress,
+        Instant::now() + DRAIN,
+    )?;
+    let window = o.duration.as_secs_f64();
 
     let t = fleet.totals().clone();
     let per_client = fleet.window_events_per_client();
@@ -216,7 +228,7 @@ pub fn run(o: &LoadOpts) -> Result<Report, String> {
         "server_cpu_pct",
         "CPU use in window",
         "% of a core",
-        cpu.map_or(Value::None, |s| ratio(s * 100.0, window, 1)),
+        cpu.map_or(Value::None, |s| ratio(s * 100.0, cpu_window, 1)),
     );
     r.add(
         "server_cpu_us_per_event",
@@ -252,7 +264,13 @@ pub fn run(o: &LoadOpts) -> Result<Report, String> {
         "generator_cpu_pct",
         "generator CPU in window",
         "% of a core",
-        ratio((own1 - own0) * 100.0, window, 1),
+        ratio((own1 - own0) * 100.0, cpu_window, 1),
+    );
+    r.add(
+        "generator_rss_kib",
+        "generator RSS at window end",
+        "KiB",
+        kib(own_rss),
     );
 
     r.note(
