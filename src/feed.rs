@@ -292,7 +292,8 @@ fn read_line_bounded(
 }
 
 /// Runs the stdin feed until end of input, then returns. Lines that arrive
-/// together are published as one tick (still one id each).
+/// together are published as one tick (still one id each), never held back
+/// waiting for more input.
 pub fn run_stdin(input: impl Read, hub: &Hub, metrics: &Metrics) {
     let mut reader = BufReader::with_capacity(64 * 1024, input);
     let mut line = Vec::with_capacity(256);
@@ -329,7 +330,10 @@ pub fn run_stdin(input: impl Read, hub: &Hub, metrics: &Metrics) {
                 );
             }
         }
-        if reader.buffer().is_empty() || batch.len() >= MAX_EVENTS_PER_TICK {
+        // Publish before a read that may block: when no whole line is
+        // buffered (the search stops at the first newline, usually within
+        // the next line).
+        if !reader.buffer().contains(&b'\n') || batch.len() >= MAX_EVENTS_PER_TICK {
             metrics.published(hub.publish(&batch));
             batch.clear();
         }

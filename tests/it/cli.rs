@@ -33,7 +33,8 @@ fn help_and_version() {
 
 #[test]
 fn bad_flags_exit_2_with_one_line() {
-    let cases: &[(&[&str], &[(&str, &str)], &str)] = &[
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
         (&["--bogus"], &[], "tickstream: --bogus: unknown flag (see --help)\n"),
         (&["--interval", "fast"], &[], "tickstream: --interval: expected a duration such as 250ms, 1s or 2m, got \"fast\" (see --help)\n"),
         (&["--heartbeat=0s"], &[], "tickstream: --heartbeat: must be greater than zero, got \"0s\" (see --help)\n"),

@@ -4,6 +4,9 @@
 
 mod bad_input;
 mod cli;
+mod faults;
+mod ops;
+mod props;
 mod slow;
 mod stream;
 mod support;

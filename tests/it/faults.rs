@@ -1,0 +1,1 @@
+//! Fault injection at the socket level (issue 5).

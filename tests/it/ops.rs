@@ -1,0 +1,209 @@
+//! Operations: the stdin feed, `/metrics` against what clients saw, and
+//! threads and file descriptors after abrupt disconnects.
+
+use std::io::Write;
+use std::time::Duration;
+
+use crate::support::*;
+
+#[test]
+fn stdin_lines_become_exactly_the_valid_events() {
+    let mut server = Server::start_stdin(&["--heartbeat", "100ms"]);
+    let mut client = Sse::connect(server.addr, "/prices", "");
+    let long_line = format!("BTC 1.{}\n", "5".repeat(5000));
+    let mut input = String::from(
+        "btc 64123.17 1764028800123\n\
+         \n\
+         ETH\t0003400.5\r\n\
+         not a price line\n\
+         SOL -5\n\
+         DOGE 1e5\n\
+         XRP 0\n\
+         BAD/SYM 1\n\
+         NaN NaN\n",
+    );
+    input.push_str(&long_line);
+    input.push_str("x.y_z-1 0.000001 5\n");
+    input.push_str("BTC 64000 12x\n");
+    input.push_str("SOL 150");
+    server.feed(&input);
+    let mut events = client.events(3, IO_TIMEOUT);
+    // The last line has no newline: it counts once stdin ends.
+    assert_eq!(client.next_event(Duration::from_millis(300)), None);
+    server.close_stdin();
+    events.extend(client.events(1, IO_TIMEOUT));
+    assert_consecutive(&events);
+    let got: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| (e.symbol.as_str(), e.price.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("BTC", "64123.17"),
+            ("ETH", "3400.5"),
+            ("X.Y_Z-1", "0.000001"),
+            ("SOL", "150")
+        ]
+    );
+    assert_eq!(events[0].ts, 1764028800123);
+    assert_eq!(events[2].ts, 5);
+    assert!(events[1].ts > 1764028800123, "stamped on arrival");
+    assert!(
+        server.wait_for_log("stdin feed ended after 13 lines", IO_TIMEOUT),
+        "{}",
+        server.log()
+    );
+    let log = server.log();
+    for line in [4, 5, 6, 7, 8, 9, 10, 12] {
+        assert!(
+            log.contains(&format!("stdin line {line} skipped: ")),
+            "line {line} in:\n{log}"
+        );
+    }
+    assert!(
+        log.contains("stdin line 10 skipped: longer than 4096 bytes"),
+        "{log}"
+    );
+    assert_eq!(server.metric("tickstream_feed_lines_rejected_total"), 8);
+    assert_eq!(server.metric("tickstream_events_published_total"), 4);
+
+    // At EOF: /healthz turns 503, connected clients still get heartbeats.
+    let health = get(server.addr, "/healthz");
+    assert_eq!((health.status, health.body.as_str()), (503, "feed ended\n"));
+    let mut heartbeats = 0;
+    while heartbeats < 3 {
+        match client.next_frame(Duration::from_secs(1)) {
+            Some(Frame::Comment(_)) => heartbeats += 1,
+            other => panic!("expected heartbeats after EOF, got {other:?}"),
+        }
+    }
+    // Any symbol is accepted in ?symbols= with a stdin feed.
+    let mut late = Sse::connect(server.addr, "/prices?symbols=sol,NEVER_SEEN", "");
+    assert_eq!(late.next_event(IO_TIMEOUT).unwrap().price, "150");
+    assert!(server.is_running());
+}
+
+#[test]
+fn metrics_agree_with_what_clients_saw() {
+    let mut server = Server::start_stdin(&["--heartbeat", "10s"]);
+    let before = server.metric("tickstream_events_sent_total");
+    let mut clients: Vec<Sse> = (0..4)
+        .map(|_| Sse::connect(server.addr, "/prices", ""))
+        .collect();
+    assert!(wait_until(IO_TIMEOUT, || server
+        .metric("tickstream_clients_connected")
+        == 4));
+    let lines: String = (1..=25).map(|i| format!("SYM{} {i}.5\n", i % 3)).collect();
+    server.feed(&lines);
+    for client in &mut clients {
+        assert_eq!(client.events(25, IO_TIMEOUT).len(), 25);
+    }
+    let sent = server.metric("tickstream_events_sent_total") - before;
+    println!("4 clients x 25 events: events_sent_total grew by {sent}");
+    assert_eq!(sent, 4 * 25);
+    assert_eq!(server.metric("tickstream_events_published_total"), 25);
+    assert_eq!(server.metric("tickstream_connections_total"), 4);
+    let bytes = server.metric("tickstream_bytes_sent_total");
+    assert!(bytes > 4 * 25 * 60, "{bytes}");
+
+    // Two leave; the server notices at its next write.
+    clients.truncate(2);
+    assert!(wait_until(IO_TIMEOUT, || {
+        // The first write after a close still succeeds; the next one fails.
+        server.feed("SYM0 1\n");
+        server.metric("tickstream_disconnects_total{reason=\"closed\"}") == 2
+    }));
+    assert_eq!(server.metric("tickstream_clients_connected"), 2);
+    for path in ["/nope", "/nope", "/prices?symbols=b%40d"] {
+        get(server.addr, path);
+    }
+    request(server.addr, b"PUT / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(
+        server.metric("tickstream_requests_rejected_total{status=\"404\"}"),
+        2
+    );
+    assert_eq!(
+        server.metric("tickstream_requests_rejected_total{status=\"400\"}"),
+        1
+    );
+    assert_eq!(
+        server.metric("tickstream_requests_rejected_total{status=\"405\"}"),
+        1
+    );
+    assert_eq!(
+        server.metric("tickstream_requests_rejected_total{status=\"503\"}"),
+        0
+    );
+
+    let text = get(server.addr, "/metrics");
+    assert_eq!(
+        text.header("Content-Type").as_deref(),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    for name in [
+        "tickstream_clients_connected gauge",
+        "tickstream_connections_total counter",
+        "tickstream_requests_rejected_total counter",
+        "tickstream_disconnects_total counter",
+        "tickstream_events_published_total counter",
+        "tickstream_events_sent_total counter",
+        "tickstream_bytes_sent_total counter",
+        "tickstream_feed_lines_rejected_total counter",
+        "process_start_time_seconds gauge",
+    ] {
+        assert!(text.body.contains(&format!("# TYPE {name}\n")), "{name}");
+    }
+}
+
+#[test]
+fn threads_and_fds_return_to_baseline_after_abrupt_resets() {
+    let server = Server::start(&["--interval", "20ms"]);
+    let mut probe = Sse::connect(server.addr, "/prices", "");
+    probe.next_event(IO_TIMEOUT).unwrap();
+    drop(probe);
+    assert!(wait_until(IO_TIMEOUT, || server.threads() == 2));
+    let (threads, fds) = (server.threads(), server.fds());
+    let clients = 300;
+    for round in 0..3 {
+        let streams: Vec<_> = (0..clients / 3)
+            .map(|_| {
+                let mut s = connect(server.addr);
+                s.write_all(b"GET /prices HTTP/1.1\r\nHost: x\r\n\r\n")
+                    .unwrap();
+                s
+            })
+            .collect();
+        // Wait until data is waiting unread in every socket: closing then
+        // resets the connection (RST) instead of a clean FIN.
+        for s in &streams {
+            let mut byte = [0u8; 1];
+            s.peek(&mut byte).unwrap();
+        }
+        println!(
+            "round {round}: {} threads with {} clients",
+            server.threads(),
+            streams.len()
+        );
+        drop(streams);
+    }
+    let back = wait_until(Duration::from_secs(10), || {
+        server.threads() == threads && server.fds() == fds
+    });
+    println!(
+        "after {clients} reset clients: threads {threads} -> {}, fds {fds} -> {}",
+        server.threads(),
+        server.fds()
+    );
+    assert!(
+        back,
+        "threads {} (baseline {threads}), fds {} (baseline {fds})",
+        server.threads(),
+        server.fds()
+    );
+    assert_eq!(server.metric("tickstream_clients_connected"), 0);
+    assert_eq!(
+        server.metric("tickstream_connections_total"),
+        clients as u64 + 1
+    );
+}

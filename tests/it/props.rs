@@ -1,0 +1,1 @@
+//! Property tests of the parsers with generated inputs (issue 5).
