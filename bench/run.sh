@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # bench/run.sh: start a server, drive it with tickstream-bench, stop it.
 #
-#   bench/run.sh SERVER [--interval DUR] [--symbols LIST] [--mode load|accept] [-- BENCH-ARGS...]
+#   bench/run.sh SERVER [--interval DUR] [--symbols LIST] [--mode load|accept]
+#                [--path PATH] [-- BENCH-ARGS...]
 #
 # SERVER is `tickstream` (target/release/tickstream) or `floor` (the
 # one-thread baseline, `tickstream-bench floor`). The server listens on
 # 127.0.0.1 port 0; its port is read from its first stderr line
-# ("... listening on http://IP:PORT/"). The generator gets --url and --pid;
+# ("... listening on http://IP:PORT/"). The generator gets --url (PATH,
+# default `prices`, e.g. `prices?symbols=BTC`; the floor ignores queries)
+# and --pid;
 # BENCH-ARGS go to it as they are (--clients, --ramp, --duration, --json ...).
 # The server is stopped by its PID when the run ends, however it ends.
 #
@@ -29,11 +32,13 @@ shift
 interval=1s
 symbols=BTC,ETH,SOL
 mode=load
+path=prices
 while [[ $# -gt 0 ]]; do
     case $1 in
         --interval) interval=${2:?--interval needs a value}; shift 2 ;;
         --symbols) symbols=${2:?--symbols needs a value}; shift 2 ;;
         --mode) mode=${2:?--mode needs a value}; shift 2 ;;
+        --path) path=${2:?--path needs a value}; shift 2 ;;
         --) shift; break ;;
         *) echo "run.sh: unknown option '$1'" >&2; usage ;;
     esac
@@ -82,4 +87,4 @@ done
 [[ -n $url ]] || { echo "run.sh: no listening line from the server in 10 s" >&2; cat "$log" >&2; exit 1; }
 
 echo "run.sh: $server (pid $pid) at $url, interval $interval, symbols $symbols" >&2
-"$bench" "$mode" --url "${url}prices" --pid "$pid" --label "$server interval=$interval" "$@"
+"$bench" "$mode" --url "${url}${path#/}" --pid "$pid" --label "$server interval=$interval" "$@"

@@ -69,7 +69,7 @@ pub fn run(o: &AcceptOpts) -> Result<Report, String> {
     let mut r = Report::new(format!("tickstream-bench accept: {}", c.label));
     r.add("mode", "mode", "", Value::Text("accept".into()));
     r.add("label", "label", "", Value::Text(c.label.clone()));
-    measure::connections_section(&mut r, c, &t);
+    measure::connections_section(&mut r, c, &t, &watch);
 
     r.section("connection rate");
     r.add(

@@ -72,7 +72,7 @@ pub fn run(o: &LoadOpts) -> Result<Report, String> {
         Value::Float(o.warmup.as_secs_f64(), 1),
     );
     r.add("window_s", "measured window", "s", Value::Float(window, 2));
-    measure::connections_section(&mut r, c, &t);
+    measure::connections_section(&mut r, c, &t, &watch);
     r.add(
         "streaming_window_start",
         "streaming at window start",
@@ -137,12 +137,20 @@ pub fn run(o: &LoadOpts) -> Result<Report, String> {
         ],
         &t.latency_us,
     );
-    r.add("id_gaps", "id gaps (whole run)", "", Value::Int(t.gaps));
+    // A `?symbols=` filter makes gaps normal: not checked then.
+    let checked = |n: u64| {
+        if measure::filtered(c) {
+            Value::None
+        } else {
+            Value::Int(n)
+        }
+    };
+    r.add("id_gaps", "id gaps (whole run)", "", checked(t.gaps));
     r.add(
         "ids_missing",
         "ids missing in gaps",
         "",
-        Value::Int(t.missing_ids),
+        checked(t.missing_ids),
     );
     r.add(
         "id_duplicates",

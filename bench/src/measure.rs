@@ -41,9 +41,14 @@ pub fn fleet(c: &Common, ramp: Duration) -> Result<Fleet, String> {
         retries: c.retries,
         sources: c.sources.clone(),
         // A `?symbols=` filter makes gaps in the ids normal.
-        check_ids: !c.url.path.contains("symbols="),
+        check_ids: !filtered(c),
     })
     .map_err(|e| format!("cannot create the event loop: {e}"))
+}
+
+/// The URL asks for some symbols only, so ids have gaps by design.
+pub fn filtered(c: &Common) -> bool {
+    c.url.path.contains("symbols=")
 }
 
 /// Samples of the server process and the machine over a run.
@@ -54,6 +59,8 @@ pub struct ServerWatch {
     pub idle: Option<ProcSample>,
     /// Machine-wide kernel memory before any connection, KiB.
     pub kernel_idle: Option<u64>,
+    /// Machine-wide `ListenOverflows` before any connection.
+    pub overflows_idle: Option<u64>,
     /// Largest RSS seen by [`ServerWatch::tick`], KiB.
     pub max_rss: u64,
     /// Largest thread count seen by [`ServerWatch::tick`].
@@ -68,6 +75,7 @@ impl ServerWatch {
         let mut w = Self {
             pid,
             kernel_idle: procfs::kernel_mem_kib().ok(),
+            overflows_idle: procfs::listen_overflows().ok(),
             ..Self::default()
         };
         if let Some(p) = pid {
@@ -78,6 +86,14 @@ impl ServerWatch {
             w.max_threads = s.threads;
         }
         Ok(w)
+    }
+
+    /// Accept-queue overflows on the machine since [`ServerWatch::start`].
+    pub fn listen_overflows(&self) -> Value {
+        match (self.overflows_idle, procfs::listen_overflows().ok()) {
+            (Some(a), Some(b)) => Value::Int(b.saturating_sub(a)),
+            _ => Value::None,
+        }
     }
 
     /// Samples the server now (`None` without `--pid`), updating the maxima.
@@ -114,7 +130,7 @@ pub fn reasons(map: &std::collections::BTreeMap<String, u64>) -> String {
 }
 
 /// The connection figures both benchmarks report.
-pub fn connections_section(r: &mut Report, c: &Common, t: &Totals) {
+pub fn connections_section(r: &mut Report, c: &Common, t: &Totals, w: &ServerWatch) {
     let failed_attempts: u64 = t.attempt_failures.values().sum();
     let disconnects: u64 = t.disconnects.values().sum();
     r.section("connections");
@@ -166,6 +182,12 @@ pub fn connections_section(r: &mut Report, c: &Common, t: &Totals) {
         "  by reason",
         "",
         Value::Text(reasons(&t.disconnects)),
+    );
+    r.add(
+        "listen_overflows",
+        "accept-queue overflows (machine)",
+        "",
+        w.listen_overflows(),
     );
 }
 

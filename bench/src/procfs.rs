@@ -1,6 +1,6 @@
 //! Reads the few `/proc` figures a benchmark reports (proc(5)): a process's
-//! resident memory, thread count and CPU time, the machine's kernel memory,
-//! and this process's open-files limit. Parsing is pure and unit-tested;
+//! resident memory, thread count and CPU time, the machine's kernel memory
+//! and accept-queue overflows, and this process's open-files limit. Parsing is pure and unit-tested;
 //! the readers are thin wrappers around `fs::read_to_string`.
 
 use std::fs;
@@ -54,6 +54,15 @@ pub fn kernel_mem_kib() -> io::Result<u64> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "/proc/meminfo"))
 }
 
+/// `ListenOverflows` from `/proc/net/netstat` (machine-wide, since boot):
+/// connections dropped because a listener's accept queue was full, each
+/// costing its client a SYN retransmit (1 s, then 3 s ...).
+pub fn listen_overflows() -> io::Result<u64> {
+    let text = fs::read_to_string("/proc/net/netstat")?;
+    parse_netstat(&text, "TcpExt", "ListenOverflows")
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "/proc/net/netstat"))
+}
+
 /// Soft limit on open files of this process (`Max open files` in
 /// `/proc/self/limits`); `None` if unlimited or unreadable.
 pub fn open_files_limit() -> Option<u64> {
@@ -105,6 +114,26 @@ fn parse_kernel_mem(text: &str) -> Option<u64> {
     (found == 3).then_some(sum)
 }
 
+/// A counter from the `Prefix: names` / `Prefix: values` line pairs of
+/// `/proc/net/netstat`.
+fn parse_netstat(text: &str, prefix: &str, name: &str) -> Option<u64> {
+    let mut lines = text.lines();
+    while let Some(names) = lines.next() {
+        let values = lines.next()?;
+        let (Some(names), Some(values)) = (
+            names.strip_prefix(prefix).and_then(|l| l.strip_prefix(':')),
+            values
+                .strip_prefix(prefix)
+                .and_then(|l| l.strip_prefix(':')),
+        ) else {
+            continue;
+        };
+        let at = names.split_whitespace().position(|n| n == name)?;
+        return values.split_whitespace().nth(at)?.parse().ok();
+    }
+    None
+}
+
 fn parse_open_files_limit(text: &str) -> Option<u64> {
     let line = text.lines().find(|l| l.starts_with("Max open files"))?;
     line["Max open files".len()..]
@@ -151,9 +180,20 @@ mod tests {
     }
 
     #[test]
+    fn netstat() {
+        let text = "TcpExt: SyncookiesSent ListenOverflows\nTcpExt: 3 17\n\
+            IpExt: InNoRoutes\nIpExt: 0\n";
+        assert_eq!(parse_netstat(text, "TcpExt", "ListenOverflows"), Some(17));
+        assert_eq!(parse_netstat(text, "IpExt", "InNoRoutes"), Some(0));
+        assert_eq!(parse_netstat(text, "TcpExt", "Nope"), None);
+        assert_eq!(parse_netstat(text, "MPTcpExt", "ListenOverflows"), None);
+    }
+
+    #[test]
     fn this_process() {
         let s = sample("self").unwrap();
         assert!(s.rss_kib > 0 && s.threads >= 1);
         assert!(kernel_mem_kib().unwrap() > 0);
+        assert!(listen_overflows().is_ok());
     }
 }
