@@ -3,8 +3,10 @@
 //! over real sockets.
 
 mod bad_input;
+mod browser;
 mod cli;
 mod faults;
+mod nginx;
 mod ops;
 mod props;
 mod slow;

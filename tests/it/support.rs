@@ -291,6 +291,8 @@ pub struct Sse {
     /// The response head.
     pub head: String,
     buf: Vec<u8>,
+    /// Undecoded bytes of a chunked body (a proxy may re-frame the stream).
+    chunked: Option<Vec<u8>>,
 }
 
 impl Sse {
@@ -329,7 +331,18 @@ impl Sse {
             return Err(parse_reply(&buf));
         }
         buf.drain(..head_end);
-        Ok(Sse { stream, head, buf })
+        let chunked = head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+            .then(|| std::mem::take(&mut buf));
+        let mut sse = Sse {
+            stream,
+            head,
+            buf,
+            chunked,
+        };
+        sse.dechunk();
+        Ok(sse)
     }
 
     /// The next frame, or `None` if none arrives within `timeout` (or the
@@ -349,9 +362,34 @@ impl Sse {
             let mut chunk = [0u8; 16 * 1024];
             match self.stream.read(&mut chunk) {
                 Ok(0) => return None,
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Ok(n) => match &mut self.chunked {
+                    Some(raw) => {
+                        raw.extend_from_slice(&chunk[..n]);
+                        self.dechunk();
+                    }
+                    None => self.buf.extend_from_slice(&chunk[..n]),
+                },
                 Err(_) => return None,
             }
+        }
+    }
+
+    /// Moves every complete chunk of a chunked body into `buf`.
+    fn dechunk(&mut self) {
+        let Some(raw) = &mut self.chunked else { return };
+        loop {
+            let Some(line_end) = raw.windows(2).position(|w| w == b"\r\n") else {
+                return;
+            };
+            let size_text = String::from_utf8_lossy(&raw[..line_end]);
+            let size_text = size_text.split(';').next().unwrap().trim();
+            let size = usize::from_str_radix(size_text, 16).expect("chunk size");
+            if raw.len() < line_end + 2 + size + 2 {
+                return;
+            }
+            let data = line_end + 2..line_end + 2 + size;
+            self.buf.extend_from_slice(&raw[data]);
+            raw.drain(..line_end + 2 + size + 2);
         }
     }
 

@@ -1,0 +1,160 @@
+//! The README's nginx block, run for real: a Debian nginx on a loopback port
+//! proxies `/prices`; events must come through one by one (unbuffered) and
+//! resume must work through it.
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+/// Reports a missing tool where a person sees it (test output capture only
+/// swallows `print!`), or fails under CI, where everything must run.
+pub fn skip_or_fail(what: &str) {
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{what}: required under CI=true (.ci/run installs it)");
+    }
+    let _ = writeln!(std::io::stderr(), "\n*** SKIPPED: {what} ***\n");
+}
+
+/// The ```nginx block of README.md.
+fn readme_block() -> String {
+    let readme = include_str!("../../README.md");
+    let start = readme
+        .find("```nginx\n")
+        .expect("an nginx block in README.md")
+        + 9;
+    let len = readme[start..].find("```").expect("end of the nginx block");
+    readme[start..start + len].to_string()
+}
+
+struct Nginx {
+    child: Child,
+    dir: PathBuf,
+    addr: SocketAddr,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn start_nginx(binary: &str, upstream: SocketAddr) -> Nginx {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let dir = std::env::temp_dir().join(format!("tickstream-nginx-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let block = readme_block();
+    assert!(block.contains("server 127.0.0.1:4444;") && block.contains("listen 80;"));
+    let block = block
+        .replace("server 127.0.0.1:4444;", &format!("server {upstream};"))
+        .replace("listen 80;", &format!("listen {addr};"));
+    let d = dir.display();
+    let conf = format!(
+        "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\n\
+         error_log {d}/error.log;\nevents {{ worker_connections 256; }}\n\
+         http {{\n access_log off;\n client_body_temp_path {d}/body;\n proxy_temp_path {d}/proxy;\n\
+         fastcgi_temp_path {d}/fastcgi;\n uwsgi_temp_path {d}/uwsgi;\n scgi_temp_path {d}/scgi;\n\
+         {block}\n}}\n"
+    );
+    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+    let child = Command::new(binary)
+        .arg("-p")
+        .arg(&dir)
+        .arg("-e")
+        .arg(dir.join("error.log"))
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start nginx");
+    let nginx = Nginx { child, dir, addr };
+    assert!(
+        wait_until(Duration::from_secs(10), || std::net::TcpStream::connect(
+            addr
+        )
+        .is_ok()),
+        "nginx did not start listening on {addr}"
+    );
+    nginx
+}
+
+fn nginx_binary() -> Option<String> {
+    ["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"]
+        .iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .map(|p| p.to_string())
+}
+
+#[test]
+fn events_stream_through_nginx_unbuffered_and_resume_works() {
+    let Some(binary) = nginx_binary() else {
+        return skip_or_fail(
+            "nginx is not installed (apt-get install nginx-light); the proxy test did not run",
+        );
+    };
+    let server = Server::start(&["--interval", "200ms", "--symbols", "BTC"]);
+    let nginx = start_nginx(&binary, server.addr);
+
+    let mut sse = Sse::connect(nginx.addr, "/prices", "");
+    assert!(
+        sse.head.contains("Content-Type: text/event-stream"),
+        "{}",
+        sse.head
+    );
+    sse.next_event(IO_TIMEOUT)
+        .expect("the snapshot through nginx");
+    // Live events arrive one at a time, about one interval apart: nothing
+    // holds them back and releases them in a burst.
+    let mut last_at = Instant::now();
+    let mut events = Vec::new();
+    let mut gaps = Vec::new();
+    for _ in 0..6 {
+        events.push(
+            sse.next_event(IO_TIMEOUT)
+                .expect("live event through nginx"),
+        );
+        gaps.push(last_at.elapsed());
+        last_at = Instant::now();
+    }
+    println!("gaps between events through nginx at a 200 ms interval: {gaps:?}");
+    assert_consecutive(&events);
+    for gap in &gaps[1..] {
+        assert!(
+            *gap >= Duration::from_millis(100) && *gap <= Duration::from_millis(600),
+            "events were buffered: {gaps:?}"
+        );
+    }
+    let last = events.last().unwrap().id;
+    drop(sse);
+    std::thread::sleep(Duration::from_millis(700));
+    let mut resumed = Sse::connect(nginx.addr, "/prices", &format!("Last-Event-ID: {last}\r\n"));
+    let after = resumed.events(5, IO_TIMEOUT);
+    println!(
+        "resumed through nginx after id {last}: first id {}",
+        after[0].id
+    );
+    assert_eq!(
+        after[0].id,
+        last + 1,
+        "resume through nginx misses or repeats events"
+    );
+    assert_consecutive(&after);
+    // nginx keeps client connections alive unless asked not to.
+    let health = request(
+        nginx.addr,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!((health.status, health.body.as_str()), (200, "ok\n"));
+}
