@@ -7,12 +7,22 @@
 //! seam. Publishing never waits for a client: a full queue drops that
 //! subscriber (its connection ends as `slow`), a closed one is forgotten.
 //! The hub never touches a socket.
+//!
+//! Each queue is an `std::sync::mpsc` channel bounded by a count the hub
+//! keeps (`--client-queue` ticks). The list-flavour channel allocates its
+//! slots 31 at a time as they fill, where `sync_channel(256)` would touch
+//! 4 KiB per client up front. The receiving thread sleeps in
+//! `thread::park_timeout` and the hub unparks it after each send: a blocking
+//! `recv` would first spin and `sched_yield` on every wake-up, which costs
+//! more CPU than the write it waits for (BENCHMARKS.md has both figures).
 
 use std::collections::{HashMap, VecDeque};
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
 
 use crate::sse;
 
@@ -138,19 +148,62 @@ pub struct EventRun {
     pub events: Range<usize>,
 }
 
+/// What a subscriber finds when it looks at its queue.
+#[derive(Debug)]
+pub enum Next {
+    /// The oldest queued tick.
+    Tick(Arc<Tick>),
+    /// Nothing arrived in time.
+    Idle,
+    /// The hub dropped this client: its queue was full.
+    Dropped,
+}
+
 /// A client's view of the hub: the catch-up to write first, then the live
-/// ticks. Dropping it unsubscribes.
+/// ticks. It must be used on the thread that subscribed (that thread is
+/// the one the hub wakes). Dropping it unsubscribes.
 pub struct Subscription {
     /// Retained events to send before any live tick, oldest first.
     pub catch_up: Vec<EventRun>,
-    /// Live ticks; disconnected once the hub dropped this client.
-    pub ticks: Receiver<Arc<Tick>>,
-    /// Set by the hub when it dropped this client because its queue was full.
-    pub dropped_slow: Arc<AtomicBool>,
     /// The symbols this client asked for.
     pub filter: Arc<Filter>,
+    ticks: Receiver<Arc<Tick>>,
+    inbox: Arc<Inbox>,
     key: u64,
     hub: Arc<Hub>,
+}
+
+impl Subscription {
+    /// The next tick if one is queued, without waiting; `None` if none is.
+    pub fn try_next(&self) -> Option<Next> {
+        if self.inbox.dropped_slow.load(Ordering::Relaxed) {
+            return Some(Next::Dropped);
+        }
+        match self.ticks.try_recv() {
+            Ok(tick) => {
+                self.inbox.queued.fetch_sub(1, Ordering::Relaxed);
+                Some(Next::Tick(tick))
+            }
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Disconnected) => Some(Next::Dropped),
+        }
+    }
+
+    /// The next tick, waiting up to `timeout` for one.
+    pub fn next(&self, timeout: Duration) -> Next {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(next) = self.try_next() {
+                return next;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Next::Idle;
+            }
+            // Returns early when the hub unparks us (or spuriously): look again.
+            thread::park_timeout(left);
+        }
+    }
 }
 
 impl Drop for Subscription {
@@ -159,11 +212,21 @@ impl Drop for Subscription {
     }
 }
 
+/// What the hub and one subscriber's thread share.
+struct Inbox {
+    /// Ticks sent and not yet taken: the bound of the queue.
+    queued: AtomicUsize,
+    /// Set when the hub dropped the subscriber for a full queue.
+    dropped_slow: AtomicBool,
+    /// The thread to wake after a send.
+    reader: Thread,
+}
+
 struct Subscriber {
     key: u64,
-    queue: SyncSender<Arc<Tick>>,
+    queue: Sender<Arc<Tick>>,
     filter: Arc<Filter>,
-    dropped_slow: Arc<AtomicBool>,
+    inbox: Arc<Inbox>,
 }
 
 struct State {
@@ -236,18 +299,21 @@ impl Hub {
             };
             remember_latest(&mut state.latest, &event.symbol, event.id, run);
         }
+        let queue_len = self.queue_len;
         state.subscribers.retain(|s| {
             if !tick.any_match(&s.filter) {
                 return true;
             }
-            match s.queue.try_send(Arc::clone(&tick)) {
-                Ok(()) => true,
-                Err(TrySendError::Full(_)) => {
-                    s.dropped_slow.store(true, Ordering::Relaxed);
-                    false
-                }
-                Err(TrySendError::Disconnected(_)) => false,
+            // Counted before the send, so the reader's decrement can never
+            // come first.
+            if s.inbox.queued.fetch_add(1, Ordering::Relaxed) >= queue_len {
+                s.inbox.dropped_slow.store(true, Ordering::Relaxed);
+                s.inbox.reader.unpark();
+                return false;
             }
+            let sent = s.queue.send(Arc::clone(&tick)).is_ok();
+            s.inbox.reader.unpark();
+            sent
         });
         prices.len()
     }
@@ -284,21 +350,25 @@ impl Hub {
                     .collect()
             }
         };
-        let (queue, ticks) = sync_channel(self.queue_len);
-        let dropped_slow = Arc::new(AtomicBool::new(false));
+        let (queue, ticks) = channel();
+        let inbox = Arc::new(Inbox {
+            queued: AtomicUsize::new(0),
+            dropped_slow: AtomicBool::new(false),
+            reader: thread::current(),
+        });
         let key = state.next_key;
         state.next_key += 1;
         state.subscribers.push(Subscriber {
             key,
             queue,
             filter: Arc::clone(&filter),
-            dropped_slow: Arc::clone(&dropped_slow),
+            inbox: Arc::clone(&inbox),
         });
         Subscription {
             catch_up,
-            ticks,
-            dropped_slow,
             filter,
+            ticks,
+            inbox,
             key,
             hub: Arc::clone(self),
         }
@@ -367,7 +437,7 @@ mod tests {
             run.tick
                 .append_to(&mut buf, run.events.clone(), &sub.filter);
         }
-        while let Ok(tick) = sub.ticks.try_recv() {
+        while let Some(Next::Tick(tick)) = sub.try_next() {
             tick.append_to(&mut buf, 0..tick.len(), &sub.filter);
         }
         String::from_utf8(buf).unwrap()
@@ -382,7 +452,9 @@ mod tests {
         let hub = Hub::new(100, 10, 4);
         let sub = hub.subscribe(Filter::All, None);
         assert_eq!(hub.publish(&[price("BTC", "1.5"), price("ETH", "2")]), 2);
-        let tick = sub.ticks.try_recv().unwrap();
+        let Some(Next::Tick(tick)) = sub.try_next() else {
+            panic!("a tick")
+        };
         assert_eq!(tick.len(), 2);
         assert_eq!(
             tick.bytes(),
@@ -455,14 +527,15 @@ mod tests {
         let fast = hub.subscribe(Filter::All, None);
         for n in 1..=3 {
             hub.publish(&[price("A", &n.to_string())]);
-            while fast.ticks.try_recv().is_ok() {}
+            assert_eq!(drain(&fast), frame(n, "A", &n.to_string()));
         }
-        assert!(slow.dropped_slow.load(Ordering::Relaxed));
-        assert!(!fast.dropped_slow.load(Ordering::Relaxed));
+        // The third tick found the slow queue full: dropped at once, even
+        // though two ticks are still queued.
+        assert!(matches!(slow.try_next(), Some(Next::Dropped)));
+        assert!(matches!(slow.next(Duration::from_secs(5)), Next::Dropped));
+        assert!(fast.try_next().is_none());
+        assert!(matches!(fast.next(Duration::from_millis(1)), Next::Idle));
         assert_eq!(hub.subscriber_count(), 1);
-        // The two queued ticks are still readable, then the queue is closed.
-        assert_eq!(drain(&slow), frame(1, "A", "1") + &frame(2, "A", "2"));
-        assert!(slow.ticks.recv().is_err());
     }
 
     #[test]
@@ -472,8 +545,30 @@ mod tests {
         for _ in 0..5 {
             hub.publish(&[price("A", "1")]);
         }
-        assert!(!sub.dropped_slow.load(Ordering::Relaxed));
-        assert!(sub.ticks.try_recv().is_err());
+        assert!(sub.try_next().is_none());
+    }
+
+    #[test]
+    fn a_publish_wakes_the_parked_subscriber() {
+        let hub = Hub::new(1, 10, 4);
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let reader_hub = Arc::clone(&hub);
+        let reader = thread::spawn(move || {
+            let sub = reader_hub.subscribe(Filter::All, None);
+            ready_tx.send(()).unwrap();
+            let started = Instant::now();
+            let next = sub.next(Duration::from_secs(10));
+            (matches!(next, Next::Tick(_)), started.elapsed())
+        });
+        ready_rx.recv().unwrap();
+        thread::sleep(Duration::from_millis(50));
+        hub.publish(&[price("A", "1")]);
+        let (got_tick, waited) = reader.join().unwrap();
+        assert!(got_tick);
+        assert!(
+            waited < Duration::from_secs(5),
+            "woken by the publish, not the timeout"
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod hub;
 pub mod metrics;
 pub mod server;
 pub mod sse;
+pub mod sys;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::{is_valid_symbol, Config, FeedKind};
 use crate::http::{self, Method, Parsed, Reject, Request, Response, Version};
-use crate::hub::{Filter, Hub, Subscription};
+use crate::hub::{Filter, Hub, Next, Subscription};
 use crate::metrics::{DisconnectReason, Metrics};
 use crate::{feed, sse};
 
@@ -496,33 +496,31 @@ impl EventWriter<'_> {
         let mut last_write = Instant::now();
         loop {
             let wait = heartbeat.saturating_sub(last_write.elapsed());
-            let tick = match sub.ticks.recv_timeout(wait) {
-                Ok(tick) => tick,
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            let tick = match sub.next(wait) {
+                Next::Tick(tick) => tick,
+                Next::Idle => {
                     self.write(sse::HEARTBEAT, 0)?;
                     last_write = Instant::now();
                     continue;
                 }
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                    return Err(DisconnectReason::Slow)
-                }
+                Next::Dropped => return Err(DisconnectReason::Slow),
             };
             // Drain whatever else is queued, so a client that fell behind
             // catches up in one write.
-            let mut next = sub.ticks.try_recv();
-            if next.is_err() && *sub.filter == Filter::All {
+            let mut next = sub.try_next();
+            if next.is_none() && *sub.filter == Filter::All {
                 self.write(tick.bytes(), tick.len())?;
             } else {
                 buf.clear();
                 let mut events = tick.append_to(&mut buf, 0..tick.len(), &sub.filter);
-                while let Ok(tick) = next {
+                while let Some(Next::Tick(tick)) = next {
                     events += tick.append_to(&mut buf, 0..tick.len(), &sub.filter);
-                    next = sub.ticks.try_recv();
+                    next = sub.try_next();
                 }
                 self.write(&buf, events)?;
-            }
-            if sub.dropped_slow.load(Ordering::Relaxed) {
-                return Err(DisconnectReason::Slow);
+                if let Some(Next::Dropped) = next {
+                    return Err(DisconnectReason::Slow);
+                }
             }
             last_write = Instant::now();
         }
@@ -574,6 +572,9 @@ pub fn start(config: Config) -> Result<(), StartError> {
         "tickstream {} listening on http://{local}/",
         env!("CARGO_PKG_VERSION")
     );
+    if let Err(e) = crate::sys::widen_backlog(&listener) {
+        eprintln!("tickstream: cannot widen the listen backlog beyond 128: {e}");
+    }
     let started = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
