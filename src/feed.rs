@@ -303,7 +303,9 @@ pub fn run_stdin(input: impl Read, hub: &Hub, metrics: &Metrics) {
         let read = match read_line_bounded(&mut reader, &mut line, MAX_LINE_BYTES) {
             Ok(read) => read,
             Err(e) => {
-                eprintln!("tickstream: cannot read stdin: {e}; treating it as the end of the feed");
+                crate::log!(
+                    "tickstream: cannot read stdin: {e}; treating it as the end of the feed"
+                );
                 LineRead::Eof
             }
         };
@@ -324,7 +326,7 @@ pub fn run_stdin(input: impl Read, hub: &Hub, metrics: &Metrics) {
             Ok(None) => {}
             Err(e) => {
                 metrics.feed_line_rejected();
-                eprintln!(
+                crate::log!(
                     "tickstream: stdin line {line_number} skipped: {}",
                     e.message()
                 );
@@ -339,7 +341,7 @@ pub fn run_stdin(input: impl Read, hub: &Hub, metrics: &Metrics) {
         }
     }
     metrics.published(hub.publish(&batch));
-    eprintln!(
+    crate::log!(
         "tickstream: stdin feed ended after {line_number} lines; still serving connected clients"
     );
 }

@@ -4,6 +4,19 @@
 //! thread; std only, plus `fastrand` for the random walk. See
 //! ARCHITECTURE.md for the map of the modules and the life of a connection.
 
+/// Writes one line to stderr in one `write`. A failed write (stderr closed
+/// or full) is ignored: unlike `eprintln!`, logging never panics, so it can
+/// never take the accept loop down.
+#[macro_export]
+macro_rules! log {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut line = format!($($arg)*);
+        line.push('\n');
+        let _ = std::io::stderr().write_all(line.as_bytes());
+    }};
+}
+
 pub mod config;
 pub mod feed;
 pub mod http;
@@ -27,7 +40,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         match arg.into_string() {
             Ok(s) => strings.push(s),
             Err(arg) => {
-                eprintln!("tickstream: {arg:?}: not valid UTF-8 (see --help)");
+                log!("tickstream: {arg:?}: not valid UTF-8 (see --help)");
                 return ExitCode::from(USAGE_EXIT);
             }
         }
@@ -35,21 +48,23 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let env = |name: &str| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
     match config::parse(strings, env) {
         Err(e) => {
-            eprintln!("tickstream: {e}");
+            log!("tickstream: {e}");
             ExitCode::from(USAGE_EXIT)
         }
         Ok(config::Command::Help) => {
-            print!("{}", config::HELP);
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), config::HELP.as_bytes());
             ExitCode::SUCCESS
         }
         Ok(config::Command::Version) => {
-            println!("tickstream {}", env!("CARGO_PKG_VERSION"));
+            let version = format!("tickstream {}\n", env!("CARGO_PKG_VERSION"));
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), version.as_bytes());
             ExitCode::SUCCESS
         }
-        Ok(config::Command::Run(config)) => match server::start(*config) {
+        Ok(config::Command::Run(config)) => match server::start(*config, sys::drop_signal_stacks())
+        {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("tickstream: {e}");
+                log!("tickstream: {e}");
                 ExitCode::FAILURE
             }
         },

@@ -59,17 +59,23 @@ pub struct Shared {
     /// Set when the feed has ended (stdin at EOF).
     pub feed_ended: AtomicBool,
     pending_heads: AtomicUsize,
+    connection_threads: AtomicUsize,
+    /// Connection threads allowed at once (see [`crate::sys::thread_budget`]).
+    thread_budget: usize,
 }
 
 impl Shared {
-    /// State for a server with this configuration and hub.
-    pub fn new(config: Config, hub: Arc<Hub>, metrics: Metrics) -> Shared {
+    /// State for a server with this configuration and hub, allowed
+    /// `thread_budget` connection threads at once.
+    pub fn new(config: Config, hub: Arc<Hub>, metrics: Metrics, thread_budget: usize) -> Shared {
         Shared {
             config,
             hub,
             metrics,
             feed_ended: AtomicBool::new(false),
             pending_heads: AtomicUsize::new(0),
+            connection_threads: AtomicUsize::new(0),
+            thread_budget,
         }
     }
 }
@@ -89,7 +95,7 @@ pub fn serve(listener: TcpListener, shared: Arc<Shared>) {
     let mut complain = |what: &str, error: &io::Error| {
         // At most one line a second, however long the trouble lasts.
         if last_complaint.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
-            eprintln!("tickstream: {what}: {error}; backing off");
+            crate::log!("tickstream: {what}: {error}; backing off");
             last_complaint = Some(Instant::now());
         }
         thread::sleep(ACCEPT_BACKOFF);
@@ -105,15 +111,23 @@ pub fn serve(listener: TcpListener, shared: Arc<Shared>) {
         };
         let connected_at = Instant::now();
         if shared.pending_heads.load(Ordering::Relaxed) >= MAX_PENDING_HEADS {
-            answer_busy(stream, &shared);
+            answer_busy(stream, &shared, Reject::Busy.message());
+            continue;
+        }
+        if shared.connection_threads.load(Ordering::Relaxed) >= shared.thread_budget {
+            answer_busy(stream, &shared, "server at its thread limit; retry later");
             continue;
         }
         let pending = PendingHead::new(&shared);
+        let thread = ThreadCount::new(&shared);
         let thread_shared = Arc::clone(&shared);
         let spawned = thread::Builder::new()
             .name("tickstream-conn".into())
             .stack_size(CONNECTION_STACK_BYTES)
-            .spawn(move || handle(stream, peer, connected_at, pending, &thread_shared));
+            .spawn(move || {
+                let _thread = thread;
+                handle(stream, peer, connected_at, pending, &thread_shared)
+            });
         // On failure the closure, the stream and the pending mark are dropped:
         // the client sees the connection close.
         if let Err(e) = spawned {
@@ -132,10 +146,11 @@ fn is_per_connection(e: &io::Error) -> bool {
     )
 }
 
-/// The 503 for a connection over [`MAX_PENDING_HEADS`], written by the
-/// accept loop without blocking: a new socket's send buffer is empty.
-fn answer_busy(stream: TcpStream, shared: &Shared) {
-    let response = Response::error(503, Reject::Busy.message()).with_header("Retry-After", "1");
+/// The 503 for a connection over [`MAX_PENDING_HEADS`] or the thread
+/// budget, written by the accept loop without blocking: a new socket's send
+/// buffer is empty.
+fn answer_busy(stream: TcpStream, shared: &Shared, message: &str) {
+    let response = Response::error(503, message).with_header("Retry-After", "1");
     shared.metrics.rejected(503);
     let _ = stream.set_nonblocking(true);
     let _ = (&stream).write(&response.to_bytes(false, SystemTime::now()));
@@ -163,6 +178,23 @@ impl PendingHead {
 impl Drop for PendingHead {
     fn drop(&mut self) {
         self.0.pending_heads.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Counts a connection thread while alive (also if its spawn fails, until
+/// the closure holding it is dropped).
+struct ThreadCount(Arc<Shared>);
+
+impl ThreadCount {
+    fn new(shared: &Arc<Shared>) -> ThreadCount {
+        shared.connection_threads.fetch_add(1, Ordering::Relaxed);
+        ThreadCount(Arc::clone(shared))
+    }
+}
+
+impl Drop for ThreadCount {
+    fn drop(&mut self) {
+        self.0.connection_threads.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -263,7 +295,12 @@ fn route(stream: TcpStream, peer: SocketAddr, request: Request, shared: &Shared)
             "text/plain; version=0.0.4; charset=utf-8",
             shared.metrics.render(),
         ),
-        _ => Response::error(404, &format!("no such path: {}", request.path)),
+        _ => {
+            // The path is percent-decoded: escape it so the answer stays one
+            // short line whatever it holds.
+            let shown: String = request.path.escape_debug().take(200).collect();
+            Response::error(404, &format!("no such path: {shown}"))
+        }
     };
     respond(&stream, response, head_only, shared)
 }
@@ -455,7 +492,7 @@ fn serve_stream(
             Version::Http10 => "HTTP/1.0",
             Version::Http11 => "HTTP/1.1",
         };
-        eprintln!(
+        crate::log!(
             "tickstream: {peer} {path} {version} ended after {:.1}s, {} events sent: {}",
             started.elapsed().as_secs_f64(),
             writer.events_sent,
@@ -562,18 +599,20 @@ impl EventWriter<'_> {
 }
 
 /// Binds, prints the listening line, starts the feed thread and serves
-/// forever.
-pub fn start(config: Config) -> Result<(), StartError> {
+/// forever. `signal_stacks_dropped` says whether
+/// [`crate::sys::drop_signal_stacks`] worked, which sets how many
+/// connection threads the memory-mapping limit allows.
+pub fn start(config: Config, signal_stacks_dropped: bool) -> Result<(), StartError> {
     let listener = TcpListener::bind(config.addr).map_err(|e| StartError::Bind(config.addr, e))?;
     let local = listener
         .local_addr()
         .map_err(|e| StartError::Bind(config.addr, e))?;
-    eprintln!(
+    crate::log!(
         "tickstream {} listening on http://{local}/",
         env!("CARGO_PKG_VERSION")
     );
     if let Err(e) = crate::sys::widen_backlog(&listener) {
-        eprintln!("tickstream: cannot widen the listen backlog beyond 128: {e}");
+        crate::log!("tickstream: cannot widen the listen backlog beyond 128: {e}");
     }
     let started = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -582,13 +621,24 @@ pub fn start(config: Config) -> Result<(), StartError> {
     // run could have issued (unless it published a million events a second).
     let first_id = started.as_micros() as u64;
     let hub = Hub::new(first_id, config.history, config.client_queue);
-    let shared = Arc::new(Shared::new(config, hub, Metrics::new(started.as_secs())));
+    let mappings = crate::sys::mappings_per_thread(signal_stacks_dropped);
+    let thread_budget = crate::sys::thread_budget(mappings);
+    if config.max_clients + MAX_PENDING_HEADS > thread_budget {
+        crate::log!(
+            "tickstream: vm.max_map_count allows about {thread_budget} connection threads \
+             ({mappings} memory mappings each), fewer than --max-clients {} plus {MAX_PENDING_HEADS} \
+             requests in flight; connections past it get 503",
+            config.max_clients
+        );
+    }
+    let metrics = Metrics::new(started.as_secs());
+    let shared = Arc::new(Shared::new(config, hub, metrics, thread_budget));
 
     let feed_shared = Arc::clone(&shared);
     let feed = match shared.config.feed {
         FeedKind::Sim => {
             let seed = shared.config.seed.unwrap_or_else(|| fastrand::u64(..));
-            eprintln!(
+            crate::log!(
                 "tickstream: sim feed of {} every {:?}, seed {seed}",
                 shared.config.symbols.join(","),
                 shared.config.interval
@@ -603,7 +653,7 @@ pub fn start(config: Config) -> Result<(), StartError> {
                 })
         }
         FeedKind::Stdin => {
-            eprintln!("tickstream: stdin feed: one SYMBOL PRICE [TS_MS] line per event");
+            crate::log!("tickstream: stdin feed: one SYMBOL PRICE [TS_MS] line per event");
             thread::Builder::new()
                 .name("tickstream-feed".into())
                 .spawn(move || {

@@ -136,6 +136,11 @@ fn every_bad_input_gets_its_status_and_a_one_line_reason() {
             "no such path: /nope",
         ),
         (
+            b"GET /a%0D%0AX:%20y HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            404,
+            "no such path: /a\\r\\nX: y",
+        ),
+        (
             b"GET / HTTP/2.0\r\nHost: x\r\n\r\n".to_vec(),
             505,
             "only HTTP/1.0 and HTTP/1.1 are supported",

@@ -207,3 +207,35 @@ fn threads_and_fds_return_to_baseline_after_abrupt_resets() {
         clients as u64 + 1
     );
 }
+
+#[test]
+fn a_connection_thread_costs_two_memory_mappings() {
+    // std's per-thread signal stacks would make it four, and cap the server
+    // near 16,000 clients under the default vm.max_map_count (src/sys.rs).
+    let server = Server::start(&["--interval", "50ms"]);
+    let maps = || {
+        std::fs::read_to_string(format!("/proc/{}/maps", server.pid()))
+            .unwrap()
+            .lines()
+            .count()
+    };
+    let mut probe = Sse::connect(server.addr, "/prices", "");
+    probe.next_event(IO_TIMEOUT).unwrap();
+    let (threads, before) = (server.threads(), maps());
+    let clients: Vec<Sse> = (0..200)
+        .map(|_| Sse::connect(server.addr, "/prices", ""))
+        .collect();
+    assert!(wait_until(IO_TIMEOUT, || server.threads() == threads + 200));
+    let after = maps();
+    println!(
+        "200 stream threads added {} memory mappings",
+        after - before
+    );
+    // Plus up to 16 malloc arenas (two mappings each) as threads start.
+    assert!(
+        after - before <= 2 * 200 + 64,
+        "{} mappings for 200 threads",
+        after - before
+    );
+    drop(clients);
+}
