@@ -630,7 +630,7 @@ fn a_long_request_line_is_414_whether_or_not_its_newline_has_arrived() {
 /// The stdin line grammar of the SPEC, written independently of the
 /// server: `SYMBOL PRICE [TS_MS]`, fields separated by spaces or tabs, one
 /// trailing CR dropped, blank lines ignored.
-fn expected_line(line: &[u8]) -> Result<Option<FeedLine>, LineError> {
+pub(crate) fn expected_line(line: &[u8]) -> Result<Option<FeedLine>, LineError> {
     let line = match line.last() {
         Some(b'\r') => &line[..line.len() - 1],
         _ => line,

@@ -479,3 +479,11 @@ pub fn assert_consecutive(events: &[Event]) {
         );
     }
 }
+
+impl Server {
+    /// How the process ended (`None` while it runs), for failure messages:
+    /// an exit code, or the signal that killed it.
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+}
