@@ -39,3 +39,21 @@ for label, rows in runs.items():
         ok = [r for r in rows if not r.get("failed")]
         keys = [k for k in ok[0] if "per_s" in k or "rate" in k] if ok else []
         print(f"{label}: runs {len(ok)}/{len(rows)}; " + ", ".join(f"{k} median {med(ok, k):,.0f}" for k in keys))
+
+# The cost of a thread per connection: tickstream against the floor, as
+# ratios taken within each run (same machine state), then their median.
+print()
+print("| configuration | CPU µs/event ratio (tickstream/floor) | write µs per client-tick (floor) | wake-up µs per client-tick (difference) |")
+print("|---|---|---|---|")
+configs = sorted({label.split(" ", 1)[1] for label in runs if label.startswith("tickstream ") and "accept" not in label})
+for config in configs:
+    ts = [r for r in runs.get(f"tickstream {config}", []) if not r.get("failed")]
+    fl = [r for r in runs.get(f"floor {config}", []) if not r.get("failed")]
+    pairs = [(t, f) for t, f in zip(ts, fl) if t.get("server_cpu_us_per_event") and f.get("server_cpu_us_per_event")]
+    if not pairs:
+        continue
+    ratio = statistics.median(t["server_cpu_us_per_event"] / f["server_cpu_us_per_event"] for t, f in pairs)
+    events_per_tick = 3  # --symbols BTC,ETH,SOL
+    write = statistics.median(f["server_cpu_us_per_event"] for _, f in pairs) * events_per_tick
+    total = statistics.median(t["server_cpu_us_per_event"] for t, _ in pairs) * events_per_tick
+    print(f"| {config} | {ratio:.2f} | {write:.1f} | {total - write:.1f} |")

@@ -245,8 +245,22 @@ enum LineRead {
 }
 
 /// Reads one line into `line` (cleared first), never holding more than
-/// `max` bytes of it: the rest of a longer line is read and dropped.
+/// `max` bytes of it (plus a CR before the newline, which does not count):
+/// the rest of a longer line is read and dropped.
 fn read_line_bounded(
+    reader: &mut impl BufRead,
+    line: &mut Vec<u8>,
+    max: usize,
+) -> io::Result<LineRead> {
+    let read = read_line_upto(reader, line, max + 1)?;
+    if read == LineRead::Line && line.len() > max && line.last() != Some(&b'\r') {
+        line.clear();
+        return Ok(LineRead::TooLong);
+    }
+    Ok(read)
+}
+
+fn read_line_upto(
     reader: &mut impl BufRead,
     line: &mut Vec<u8>,
     max: usize,
@@ -428,6 +442,17 @@ mod tests {
                 (LineRead::Line, "exactly8".to_string()),
                 (LineRead::Line, "last".to_string()),
             ]
+        );
+        // A CR before the newline does not count towards the limit.
+        let mut reader = BufReader::with_capacity(3, &b"exactly8\r\nlonger__9\r\n"[..]);
+        assert_eq!(
+            read_line_bounded(&mut reader, &mut line, 8).unwrap(),
+            LineRead::Line
+        );
+        assert_eq!(line, b"exactly8\r");
+        assert_eq!(
+            read_line_bounded(&mut reader, &mut line, 8).unwrap(),
+            LineRead::TooLong
         );
     }
 

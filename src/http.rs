@@ -143,10 +143,13 @@ pub fn parse_head(buf: &[u8]) -> Result<Parsed, Reject> {
         }
         return Ok(Parsed::Partial);
     };
-    let line = strip_cr(&rest[..line_end]).ok_or(Reject::RequestLine)?;
-    if line.len() > MAX_REQUEST_LINE_BYTES {
+    // The length first, as when the newline has not arrived yet: the
+    // verdict must not depend on how the bytes were split into reads.
+    let line = &rest[..line_end];
+    if line.strip_suffix(b"\r").unwrap_or(line).len() > MAX_REQUEST_LINE_BYTES {
         return Err(Reject::RequestLineTooLong);
     }
+    let line = strip_cr(line).ok_or(Reject::RequestLine)?;
     let (method, target, version) = parse_request_line(line)?;
 
     // Field lines, up to the empty line that ends the head.

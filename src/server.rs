@@ -256,7 +256,8 @@ fn read_head(mut stream: &TcpStream, deadline: Instant) -> Result<Option<Request
         if new_line || len > http::MAX_REQUEST_LINE_BYTES + 1 {
             match http::parse_head(&buf[..len])? {
                 Parsed::Complete(request) => return Ok(Some(request)),
-                // The parser rejects any head that fills the buffer.
+                // A full buffer the parser still calls Partial (only leading
+                // empty lines can do that) is too large all the same.
                 Parsed::Partial if len >= http::MAX_HEAD_BYTES => return Err(Reject::HeadTooLarge),
                 Parsed::Partial => {}
             }

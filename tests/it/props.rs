@@ -286,19 +286,6 @@ fn first_line_start(bytes: &[u8]) -> usize {
     }
 }
 
-/// The known exception to "one verdict however the bytes are split" (see
-/// the regression test below): a request line over the limit that holds a
-/// CR is 414 before its newline arrives and 400 after. Remove this once
-/// `parse_head` checks the length first.
-fn long_first_line_with_cr(bytes: &[u8]) -> bool {
-    let rest = &bytes[first_line_start(bytes)..];
-    let line = match rest.iter().position(|&b| b == b'\n') {
-        Some(end) => &rest[..end],
-        None => rest,
-    };
-    line.len() > MAX_REQUEST_LINE_BYTES && line[..line.len() - 1].contains(&b'\r')
-}
-
 /// Every property of one input; panics (with the input) on a violation.
 fn check_head(bytes: &[u8]) {
     let verdict = parse_head(bytes);
@@ -318,18 +305,16 @@ fn check_head(bytes: &[u8]) {
     // bytes) gets that same verdict. So a Complete head stays the same
     // request when bytes follow it, a rejection stays that rejection, and a
     // Partial input has only Partial prefixes.
-    if !long_first_line_with_cr(bytes) {
-        for cut in cut_points(bytes) {
-            let early = parse_head(&bytes[..cut]);
-            if early != Ok(Parsed::Partial) {
-                assert_eq!(
-                    early,
-                    verdict,
-                    "verdict changed between {cut} and {} bytes of {}",
-                    bytes.len(),
-                    show(bytes)
-                );
-            }
+    for cut in cut_points(bytes) {
+        let early = parse_head(&bytes[..cut]);
+        if early != Ok(Parsed::Partial) {
+            assert_eq!(
+                early,
+                verdict,
+                "verdict changed between {cut} and {} bytes of {}",
+                bytes.len(),
+                show(bytes)
+            );
         }
     }
     // 3. A first line over 2048 bytes is 414 (once the parser can know it),
@@ -340,7 +325,7 @@ fn check_head(bytes: &[u8]) {
     let line = newline.map_or(rest, |end| &rest[..end]);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let known = newline.is_some() || rest.len() > MAX_REQUEST_LINE_BYTES + 1;
-    if known && line.len() > MAX_REQUEST_LINE_BYTES && !long_first_line_with_cr(bytes) {
+    if known && line.len() > MAX_REQUEST_LINE_BYTES {
         let expected = if start > MAX_HEAD_BYTES {
             Reject::HeadTooLarge
         } else {
@@ -616,7 +601,6 @@ fn parse_head_at_every_length_around_the_head_limit() {
 /// bytes are in), but 400 when the newline comes in the same read. The SPEC
 /// says "request line over 2 KiB: 414".
 #[test]
-#[ignore = "server bug found by issue 5: parse_head checks the stray CR before the length"]
 fn a_long_request_line_is_414_whether_or_not_its_newline_has_arrived() {
     let mut line = b"GET /\ra".to_vec();
     line.resize(MAX_REQUEST_LINE_BYTES + 100, b'a');
