@@ -118,8 +118,8 @@ pub fn serve(listener: TcpListener, shared: Arc<Shared>) {
             answer_busy(stream, &shared, "server at its thread limit; retry later");
             continue;
         }
-        let pending = PendingHead::new(&shared);
-        let thread = ThreadCount::new(&shared);
+        let pending = Counted::new(&shared, pending_heads);
+        let thread = Counted::new(&shared, connection_threads);
         let thread_shared = Arc::clone(&shared);
         let spawned = thread::Builder::new()
             .name("tickstream-conn".into())
@@ -165,37 +165,36 @@ fn answer_busy(stream: TcpStream, shared: &Shared, message: &str) {
     let _ = stream.shutdown(Shutdown::Write);
 }
 
-/// Counts a connection as still sending its head while alive.
-struct PendingHead(Arc<Shared>);
-
-impl PendingHead {
-    fn new(shared: &Arc<Shared>) -> PendingHead {
-        shared.pending_heads.fetch_add(1, Ordering::Relaxed);
-        PendingHead(Arc::clone(shared))
-    }
-}
-
-impl Drop for PendingHead {
-    fn drop(&mut self) {
-        self.0.pending_heads.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// Counts a connection thread while alive (also if its spawn fails, until
+/// Holds one unit of a counter of [`Shared`] while alive: a connection
+/// still sending its head, or a connection thread (if the spawn fails, until
 /// the closure holding it is dropped).
-struct ThreadCount(Arc<Shared>);
+struct Counted {
+    shared: Arc<Shared>,
+    counter: fn(&Shared) -> &AtomicUsize,
+}
 
-impl ThreadCount {
-    fn new(shared: &Arc<Shared>) -> ThreadCount {
-        shared.connection_threads.fetch_add(1, Ordering::Relaxed);
-        ThreadCount(Arc::clone(shared))
+impl Counted {
+    fn new(shared: &Arc<Shared>, counter: fn(&Shared) -> &AtomicUsize) -> Counted {
+        counter(shared).fetch_add(1, Ordering::Relaxed);
+        Counted {
+            shared: Arc::clone(shared),
+            counter,
+        }
     }
 }
 
-impl Drop for ThreadCount {
+impl Drop for Counted {
     fn drop(&mut self) {
-        self.0.connection_threads.fetch_sub(1, Ordering::Relaxed);
+        (self.counter)(&self.shared).fetch_sub(1, Ordering::Relaxed);
     }
+}
+
+fn pending_heads(shared: &Shared) -> &AtomicUsize {
+    &shared.pending_heads
+}
+
+fn connection_threads(shared: &Shared) -> &AtomicUsize {
+    &shared.connection_threads
 }
 
 /// A connection thread: read the head, then answer it.
@@ -203,7 +202,7 @@ fn handle(
     stream: TcpStream,
     peer: SocketAddr,
     connected_at: Instant,
-    pending: PendingHead,
+    pending: Counted,
     shared: &Shared,
 ) {
     let deadline = connected_at + shared.config.header_timeout;

@@ -492,7 +492,7 @@ fn slowloris(addr: SocketAddr, pid: u32, target: usize, until: Instant) -> SlowT
             }
         });
         tally.max_waiting = tally.max_waiting.max(waiting);
-        tally.max_threads = tally.max_threads.max(proc_status(pid, "Threads:"));
+        tally.max_threads = tally.max_threads.max(proc_status_field(pid, "Threads:"));
         thread::sleep(Duration::from_millis(50));
     }
     tally
@@ -900,7 +900,7 @@ fn a_stdin_feed_full_of_junk() {
     let stdin = server.stdin.as_mut().unwrap();
     for piece in input.chunks(256 * 1024) {
         stdin.write_all(piece).unwrap();
-        peak_rss = peak_rss.max(proc_status(pid, "VmRSS:"));
+        peak_rss = peak_rss.max(proc_status_field(pid, "VmRSS:"));
     }
     server.close_stdin();
     let (events, worst) = reader.join().expect("reader");
@@ -949,17 +949,6 @@ fn a_stdin_feed_full_of_junk() {
     );
     assert!(back, "threads {}, fds {}", server.threads(), server.fds());
     assert_eq!(get(server.addr, "/healthz").status, 503);
-}
-
-/// A number from `/proc/PID/status` (`Threads:`, `VmRSS:` in KiB), for
-/// threads that cannot hold the [`Server`].
-fn proc_status(pid: u32, field: &str) -> usize {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
 }
 
 /// Panics, with how the server ended and its last log lines, unless it is

@@ -168,7 +168,8 @@ impl Drop for Server {
     }
 }
 
-fn proc_status_field(pid: u32, field: &str) -> usize {
+/// A number from `/proc/PID/status` (`Threads:`, `VmRSS:` in KiB).
+pub fn proc_status_field(pid: u32, field: &str) -> usize {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
