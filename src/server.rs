@@ -28,8 +28,10 @@ use crate::{feed, sse};
 /// answered 503 by the accept loop itself, so slow senders cannot pile up
 /// threads.
 pub const MAX_PENDING_HEADS: usize = 1024;
-/// Stack of a connection thread. The deepest path (head parsing, routing,
-/// formatting a response) needs well under half of it; see BENCHMARKS.md.
+/// Stack of a connection thread. The deepest path touches 12 KiB of it;
+/// a panic that prints a backtrace overflows 16 KiB (and a stack overflow
+/// ends the whole process), so this is twice the smallest size that
+/// survives one. Only touched pages cost memory (BENCHMARKS.md).
 pub const CONNECTION_STACK_BYTES: usize = 64 * 1024;
 /// First size of the buffer a head is read into; it grows to
 /// [`http::MAX_HEAD_BYTES`] only for large heads.
