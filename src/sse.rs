@@ -22,6 +22,15 @@ pub const HEARTBEAT: &[u8] = b": heartbeat\n\n";
 ///
 /// `symbol` must satisfy [`crate::config::is_valid_symbol`] (nothing in it
 /// needs JSON escaping) and `price` must be a JSON number without exponent.
+///
+/// ```
+/// let mut frame = Vec::new();
+/// tickstream::sse::push_event(&mut frame, 42, "BTC", "64123.17", 1764028800123);
+/// assert_eq!(
+///     frame,
+///     b"id: 42\ndata: {\"symbol\":\"BTC\",\"price\":64123.17,\"ts\":1764028800123}\n\n"
+/// );
+/// ```
 pub fn push_event(buf: &mut Vec<u8>, id: u64, symbol: &str, price: &str, ts_ms: u64) {
     debug_assert!(crate::config::is_valid_symbol(symbol.as_bytes()));
     debug_assert!(price.bytes().all(|b| b.is_ascii_digit() || b == b'.'));

@@ -2,6 +2,7 @@
 //! threads and file descriptors after abrupt disconnects.
 
 use std::io::Write;
+use std::net::TcpStream;
 use std::time::Duration;
 
 use crate::support::*;
@@ -238,4 +239,34 @@ fn a_connection_thread_costs_two_memory_mappings() {
         after - before
     );
     drop(clients);
+}
+
+#[test]
+fn running_out_of_file_descriptors_is_logged_and_survived() {
+    // 32 descriptors: the standard streams, the listener and a few more,
+    // so about 25 connections exhaust them and accept fails with EMFILE.
+    let server = Server::start_with_open_files_limit(32, &["--interval", "50ms"]);
+    let mut watcher = Sse::connect(server.addr, "/prices?symbols=BTC", "");
+    watcher.next_event(IO_TIMEOUT).unwrap();
+    let hogs: Vec<TcpStream> = (0..40).map(|_| connect(server.addr)).collect();
+    assert!(
+        server.wait_for_log("cannot accept: Too many open files", IO_TIMEOUT),
+        "{}",
+        server.log()
+    );
+    // Still up, and the stream already open keeps flowing.
+    let events = watcher.events(5, IO_TIMEOUT);
+    println!(
+        "accept failed with EMFILE (fds {}); the open stream still got {} events",
+        server.fds(),
+        events.len()
+    );
+    drop(hogs);
+    // Once the descriptors are free, new clients are served again.
+    assert!(wait_until(Duration::from_secs(10), || {
+        std::panic::catch_unwind(|| get(server.addr, "/healthz").status == 200).unwrap_or(false)
+    }));
+    let complaints = server.log().matches("cannot accept").count();
+    println!("{complaints} log lines while out of descriptors (at most one a second)");
+    assert!(complaints <= 5, "{}", server.log());
 }

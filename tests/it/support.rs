@@ -37,8 +37,27 @@ impl Server {
         Server::spawn(&all, true)
     }
 
+    /// Starts the server with these flags under an open-files limit
+    /// (`ulimit -n`), through `sh`, which then `exec`s it.
+    pub fn start_with_open_files_limit(limit: u32, args: &[&str]) -> Server {
+        let mut command = Command::new("sh");
+        command.args([
+            "-c",
+            &format!("ulimit -n {limit} && exec \"$0\" \"$@\""),
+            env!("CARGO_BIN_EXE_tickstream"),
+        ]);
+        Server::spawn_command(command, args, false)
+    }
+
     fn spawn(args: &[&str], piped_stdin: bool) -> Server {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_tickstream"));
+        Server::spawn_command(
+            Command::new(env!("CARGO_BIN_EXE_tickstream")),
+            args,
+            piped_stdin,
+        )
+    }
+
+    fn spawn_command(mut command: Command, args: &[&str], piped_stdin: bool) -> Server {
         if !args.contains(&"--addr") {
             command.args(["--addr", "127.0.0.1:0"]);
         }
