@@ -305,7 +305,8 @@ fn connections_still_sending_heads_are_capped() {
 fn max_clients_answers_503_with_retry_after_and_recovers() {
     let server = Server::start(&["--interval", "100ms", "--max-clients", "2", "--retry", "2s"]);
     let first = Sse::connect(server.addr, "/prices", "");
-    let second = Sse::connect(server.addr, "/prices", "");
+    let mut second = Sse::connect(server.addr, "/prices", "");
+    second.events_until_quiet(Duration::from_millis(50)); // the snapshot
     let refused = Sse::try_connect(server.addr, "/prices", "")
         .err()
         .expect("503");
@@ -317,6 +318,10 @@ fn max_clients_answers_503_with_retry_after_and_recovers() {
     // /metrics and /healthz still answer.
     assert_eq!(get(server.addr, "/healthz").status, 200);
     assert_eq!(server.metric("tickstream_clients_connected"), 2);
+    // The streams already open kept receiving on time meanwhile: one tick
+    // (5 events) every 100 ms, nothing missed.
+    let events = second.events(10, Duration::from_millis(500));
+    assert_consecutive(&events);
     drop(first);
     // The server notices the client left on its next write.
     assert!(wait_until(Duration::from_secs(5), || server
