@@ -281,9 +281,6 @@ fn split_target(target: &[u8], method: Method) -> Result<(String, String), Rejec
             _ => Err(Reject::Target),
         };
     }
-    if !target.iter().all(|&b| is_target_byte(b)) {
-        return Err(Reject::Target);
-    }
     let target = std::str::from_utf8(target).map_err(|_| Reject::Target)?;
     let origin_form = if target.starts_with('/') {
         target
@@ -296,20 +293,46 @@ fn split_target(target: &[u8], method: Method) -> Result<(String, String), Rejec
         } else {
             return Err(Reject::Target);
         };
-        match after_scheme.find(['/', '?']) {
-            Some(i) if after_scheme.as_bytes()[i] == b'/' => &after_scheme[i..],
-            Some(i) => return Ok(("/".into(), after_scheme[i + 1..].to_string())),
-            None => "/",
+        let end = after_scheme.find(['/', '?']).unwrap_or(after_scheme.len());
+        let (authority, rest) = after_scheme.split_at(end);
+        // The authority may be an IPv6 literal in brackets.
+        if !authority
+            .bytes()
+            .all(|b| is_target_byte(b) || b == b'[' || b == b']')
+        {
+            return Err(Reject::Target);
+        }
+        match rest.strip_prefix('?') {
+            Some(query) => return query_only(query),
+            None if rest.is_empty() => "/",
+            None => rest,
         }
     };
+    if !origin_form.bytes().all(is_target_byte) {
+        return Err(Reject::Target);
+    }
     let (path, query) = origin_form.split_once('?').unwrap_or((origin_form, ""));
     let path = percent_decode(path).ok_or(Reject::Target)?;
-    // Validate the query's escapes now, so routing can trust them.
+    check_query(query)?;
+    Ok((path, query.to_string()))
+}
+
+/// `http://host?query`: the path is `/`.
+fn query_only(query: &str) -> Result<(String, String), Reject> {
+    if !query.bytes().all(is_target_byte) {
+        return Err(Reject::Target);
+    }
+    check_query(query)?;
+    Ok(("/".into(), query.to_string()))
+}
+
+/// Validates the query's escapes now, so routing can trust them.
+fn check_query(query: &str) -> Result<(), Reject> {
     for (key, value) in query_pairs(query) {
         key.ok_or(Reject::Target)?;
         value.ok_or(Reject::Target)?;
     }
-    Ok((path, query.to_string()))
+    Ok(())
 }
 
 /// Decodes `%XX` escapes (`+` stays `+`: this is a URI, not a form).
@@ -347,8 +370,8 @@ pub fn query_pairs(query: &str) -> impl Iterator<Item = (Option<String>, Option<
         })
 }
 
-/// A complete response other than the stream: always `Content-Length` and
-/// `Connection: close`.
+/// A complete response other than the stream: `Connection: close`, and
+/// `Content-Length` except in a 204 (RFC 9110 §8.6 forbids it there).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
     /// The status code.
@@ -505,6 +528,10 @@ mod tests {
                 get("/", "q"),
             ),
             (
+                b"GET http://[::1]:4444/prices HTTP/1.1\r\nHost: [::1]\r\n\r\n",
+                get("/prices", ""),
+            ),
+            (
                 b"GET / HTTP/1.0\r\n\r\n",
                 request(Method::Get, "/", "", Version::Http10),
             ),
@@ -598,6 +625,15 @@ mod tests {
             (b"GET /%ff HTTP/1.1\r\nHost: x\r\n\r\n", Reject::Target),
             (b"GET * HTTP/1.1\r\nHost: x\r\n\r\n", Reject::Target),
             (b"GET ftp://x/ HTTP/1.1\r\nHost: x\r\n\r\n", Reject::Target),
+            (b"GET /[x] HTTP/1.1\r\nHost: x\r\n\r\n", Reject::Target),
+            (
+                b"GET http://x/<p> HTTP/1.1\r\nHost: x\r\n\r\n",
+                Reject::Target,
+            ),
+            (
+                b"GET http://x?a<b HTTP/1.1\r\nHost: x\r\n\r\n",
+                Reject::Target,
+            ),
         ];
         for (bytes, reject) in cases {
             assert_eq!(

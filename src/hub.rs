@@ -16,7 +16,7 @@
 //! `recv` would first spin and `sched_yield` on every wake-up, which costs
 //! more CPU than the write it waits for (BENCHMARKS.md has both figures).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
@@ -125,16 +125,27 @@ impl Tick {
 pub enum Filter {
     /// Every symbol.
     All,
-    /// Only these (upper case).
-    Only(Vec<String>),
+    /// Only these (upper case). A set: `publish` asks it about every event
+    /// for every filtered subscriber, under the hub's lock.
+    Only(HashSet<String>),
 }
 
 impl Filter {
+    /// A filter for these symbols; `All` if there are none.
+    pub fn only<S: Into<String>>(symbols: impl IntoIterator<Item = S>) -> Filter {
+        let set: HashSet<String> = symbols.into_iter().map(Into::into).collect();
+        if set.is_empty() {
+            Filter::All
+        } else {
+            Filter::Only(set)
+        }
+    }
+
     /// True if events of `symbol` go to this client.
     pub fn matches(&self, symbol: &str) -> bool {
         match self {
             Filter::All => true,
-            Filter::Only(symbols) => symbols.iter().any(|s| s == symbol),
+            Filter::Only(symbols) => symbols.contains(symbol),
         }
     }
 }
@@ -174,9 +185,14 @@ pub struct Subscription {
 }
 
 impl Subscription {
+    /// True once the hub has dropped this client for a full queue.
+    pub fn is_dropped(&self) -> bool {
+        self.inbox.dropped_slow.load(Ordering::Relaxed)
+    }
+
     /// The next tick if one is queued, without waiting; `None` if none is.
     pub fn try_next(&self) -> Option<Next> {
-        if self.inbox.dropped_slow.load(Ordering::Relaxed) {
+        if self.is_dropped() {
             return Some(Next::Dropped);
         }
         match self.ticks.try_recv() {
@@ -339,10 +355,12 @@ impl Hub {
             Some(last) => {
                 let oldest_retained = state.next_id.saturating_sub(self.history_limit as u64);
                 let from = last.saturating_add(1).max(oldest_retained);
+                // Ticks are in id order: find the first one wanted directly.
+                let first = state.history.partition_point(|tick| tick.last_id() < from);
                 state
                     .history
-                    .iter()
-                    .filter(|tick| tick.last_id() >= from && tick.any_match(&filter))
+                    .range(first..)
+                    .filter(|tick| tick.any_match(&filter))
                     .map(|tick| EventRun {
                         tick: Arc::clone(tick),
                         events: from.saturating_sub(tick.first_id()) as usize..tick.len(),
@@ -444,7 +462,7 @@ mod tests {
     }
 
     fn only(symbols: &[&str]) -> Filter {
-        Filter::Only(symbols.iter().map(|s| s.to_string()).collect())
+        Filter::only(symbols.iter().copied())
     }
 
     #[test]

@@ -4,23 +4,20 @@
 //! thread; std only, plus `fastrand` for the random walk. See
 //! ARCHITECTURE.md for the map of the modules and the life of a connection.
 
-/// Writes one line to stderr in one `write`. A failed write (stderr closed
-/// or full) is ignored: unlike `eprintln!`, logging never panics, so it can
-/// never take the accept loop down.
+/// Logs one line on stderr without ever blocking or panicking (see
+/// [`log`]): `log!("tickstream: {x}")`.
 #[macro_export]
 macro_rules! log {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let mut line = format!($($arg)*);
-        line.push('\n');
-        let _ = std::io::stderr().write_all(line.as_bytes());
-    }};
+    ($($arg:tt)*) => {
+        $crate::log::line(format!($($arg)*))
+    };
 }
 
 pub mod config;
 pub mod feed;
 pub mod http;
 pub mod hub;
+pub mod log;
 pub mod metrics;
 pub mod server;
 pub mod sse;
@@ -40,15 +37,18 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         match arg.into_string() {
             Ok(s) => strings.push(s),
             Err(arg) => {
-                log!("tickstream: {arg:?}: not valid UTF-8 (see --help)");
+                log::write_now(&format!(
+                    "tickstream: {arg:?}: not valid UTF-8 (see --help)"
+                ));
                 return ExitCode::from(USAGE_EXIT);
             }
         }
     }
     let env = |name: &str| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
+    let args = strings.clone();
     match config::parse(strings, env) {
         Err(e) => {
-            log!("tickstream: {e}");
+            log::write_now(&format!("tickstream: {e}"));
             ExitCode::from(USAGE_EXIT)
         }
         Ok(config::Command::Help) => {
@@ -60,13 +60,14 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             let _ = std::io::Write::write_all(&mut std::io::stdout(), version.as_bytes());
             ExitCode::SUCCESS
         }
-        Ok(config::Command::Run(config)) => match server::start(*config, sys::drop_signal_stacks())
-        {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                log!("tickstream: {e}");
-                ExitCode::FAILURE
+        Ok(config::Command::Run(config)) => {
+            match server::start(*config, sys::drop_signal_stacks(&args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    log::write_now(&format!("tickstream: {e}"));
+                    ExitCode::FAILURE
+                }
             }
-        },
+        }
     }
 }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::config::{is_valid_symbol, Config, FeedKind};
+use crate::config::{is_valid_symbol, Config, FeedKind, MAX_SYMBOLS};
 use crate::http::{self, Method, Parsed, Reject, Request, Response, Version};
 use crate::hub::{Filter, Hub, Next, Subscription};
 use crate::metrics::{DisconnectReason, Metrics};
@@ -36,8 +36,9 @@ pub const CONNECTION_STACK_BYTES: usize = 64 * 1024;
 /// First size of the buffer a head is read into; it grows to
 /// [`http::MAX_HEAD_BYTES`] only for large heads.
 const HEAD_BUFFER_START_BYTES: usize = 1024;
-/// Catch-up is written in pieces of about this size.
-const CATCH_UP_CHUNK_BYTES: usize = 64 * 1024;
+/// Catch-up and drained backlogs are written in pieces of about this size,
+/// so a client's buffer never holds much more.
+const WRITE_PIECE_BYTES: usize = 64 * 1024;
 /// After an error answer, how long and how much of the rest of the request
 /// is read and dropped before closing, so the answer is not lost to a TCP
 /// reset (RFC 9112 §9.6).
@@ -329,35 +330,41 @@ fn stream_params(request: &Request, shared: &Shared) -> Result<(Filter, Option<u
             _ => {}
         }
     }
+    if symbols.len() > MAX_SYMBOLS {
+        return Err(Response::error(
+            400,
+            &format!("too many symbols: at most {MAX_SYMBOLS} per stream"),
+        ));
+    }
     let header_id = request
         .last_event_id
         .as_deref()
         .and_then(sse::parse_last_event_id);
-    let filter = if symbols.is_empty() {
-        Filter::All
-    } else {
-        Filter::Only(symbols)
-    };
-    Ok((filter, header_id.or(query_id)))
+    Ok((Filter::only(symbols), header_id.or(query_id)))
 }
 
 fn check_symbol(symbol: &str, shared: &Shared) -> Result<String, Response> {
-    let shown: String = symbol.chars().take(32).collect();
+    let sim = shared.config.feed == FeedKind::Sim;
+    // With the sim feed the answer names the valid symbols.
+    let valid = || match sim {
+        true => format!("; valid symbols: {}", shared.config.symbols.join(", ")),
+        false => String::new(),
+    };
     if !is_valid_symbol(symbol.as_bytes()) {
-        return Err(Response::error(
-            400,
-            &format!("invalid symbol {shown:?}: 1 to 16 of A-Z 0-9 . _ -"),
-        ));
-    }
-    let symbol = symbol.to_ascii_uppercase();
-    let known = &shared.config.symbols;
-    if shared.config.feed == FeedKind::Sim && !known.contains(&symbol) {
+        let shown: String = symbol.chars().take(32).collect();
         return Err(Response::error(
             400,
             &format!(
-                "unknown symbol {symbol}; valid symbols: {}",
-                known.join(", ")
+                "invalid symbol {shown:?}: 1 to 16 of A-Z 0-9 . _ -{}",
+                valid()
             ),
+        ));
+    }
+    let symbol = symbol.to_ascii_uppercase();
+    if sim && !shared.config.symbols.contains(&symbol) {
+        return Err(Response::error(
+            400,
+            &format!("unknown symbol {symbol}{}", valid()),
         ));
     }
     Ok(symbol)
@@ -473,17 +480,13 @@ fn serve_stream(
     let started = Instant::now();
     let _ = stream.set_nodelay(true);
     let _ = stream.set_write_timeout(Some(shared.config.write_timeout));
-    let subscription = shared.hub.subscribe(filter, last_event_id);
+    let mut subscription = shared.hub.subscribe(filter, last_event_id);
     let mut writer = EventWriter {
         stream,
         metrics: &shared.metrics,
-        write_timeout: shared.config.write_timeout,
         events_sent: 0,
     };
-    slot.reason = match writer.run(subscription, shared) {
-        Ok(never) => match never {},
-        Err(reason) => reason,
-    };
+    slot.reason = writer.run(&mut subscription, shared);
     if !shared.config.quiet {
         let path = if request.query.is_empty() {
             request.path.clone()
@@ -507,30 +510,39 @@ fn serve_stream(
 struct EventWriter<'a> {
     stream: TcpStream,
     metrics: &'a Metrics,
-    write_timeout: Duration,
     events_sent: u64,
 }
-
-/// A type with no values: `run` only ever returns an error.
-enum Never {}
 
 impl EventWriter<'_> {
     /// Writes head, `retry:`, catch-up, then live ticks and heartbeats until
     /// the connection must end; returns why.
-    fn run(&mut self, mut sub: Subscription, shared: &Shared) -> Result<Never, DisconnectReason> {
+    fn run(&mut self, sub: &mut Subscription, shared: &Shared) -> DisconnectReason {
+        match self.stream_all(sub, shared) {
+            Ok(never) => match never {},
+            Err(reason) => reason,
+        }
+    }
+
+    fn stream_all(
+        &mut self,
+        sub: &mut Subscription,
+        shared: &Shared,
+    ) -> Result<Never, DisconnectReason> {
         let mut buf = stream_head(shared);
         sse::push_retry(&mut buf, shared.config.retry.as_millis());
         let mut events = 0;
+        // Taken, so the ticks it holds are released once written.
         for run in std::mem::take(&mut sub.catch_up) {
             events += run.tick.append_to(&mut buf, run.events, &sub.filter);
-            if buf.len() >= CATCH_UP_CHUNK_BYTES {
-                self.write(&buf, std::mem::take(&mut events))?;
+            if buf.len() >= WRITE_PIECE_BYTES {
+                self.write(sub, &buf, std::mem::take(&mut events))?;
                 buf.clear();
             }
         }
-        self.write(&buf, events)?;
-        // The live path needs a buffer only for filtered or bunched ticks.
-        let mut buf = Vec::new();
+        self.write(sub, &buf, events)?;
+        // The live path needs a buffer only for filtered or bunched ticks:
+        // free the catch-up's (an assignment drops it; shadowing would not).
+        buf = Vec::new();
         let heartbeat = shared.config.heartbeat;
         let mut last_write = Instant::now();
         loop {
@@ -538,25 +550,32 @@ impl EventWriter<'_> {
             let tick = match sub.next(wait) {
                 Next::Tick(tick) => tick,
                 Next::Idle => {
-                    self.write(sse::HEARTBEAT, 0)?;
+                    self.write(sub, sse::HEARTBEAT, 0)?;
                     last_write = Instant::now();
                     continue;
                 }
                 Next::Dropped => return Err(DisconnectReason::Slow),
             };
             // Drain whatever else is queued, so a client that fell behind
-            // catches up in one write.
+            // catches up in few writes.
             let mut next = sub.try_next();
             if next.is_none() && *sub.filter == Filter::All {
-                self.write(tick.bytes(), tick.len())?;
+                self.write(sub, tick.bytes(), tick.len())?;
             } else {
                 buf.clear();
                 let mut events = tick.append_to(&mut buf, 0..tick.len(), &sub.filter);
                 while let Some(Next::Tick(tick)) = next {
+                    if buf.len() >= WRITE_PIECE_BYTES {
+                        self.write(sub, &buf, std::mem::take(&mut events))?;
+                        buf.clear();
+                    }
                     events += tick.append_to(&mut buf, 0..tick.len(), &sub.filter);
                     next = sub.try_next();
                 }
-                self.write(&buf, events)?;
+                self.write(sub, &buf, events)?;
+                if buf.capacity() > 2 * WRITE_PIECE_BYTES {
+                    buf = Vec::new(); // One big tick must not stay resident.
+                }
                 if let Some(Next::Dropped) = next {
                     return Err(DisconnectReason::Slow);
                 }
@@ -565,11 +584,17 @@ impl EventWriter<'_> {
         }
     }
 
-    /// Writes all of `bytes` (holding `events` events) within the write
-    /// timeout.
-    fn write(&mut self, bytes: &[u8], events: usize) -> Result<(), DisconnectReason> {
+    /// Writes all of `bytes` (holding `events` events). Ends the connection
+    /// if the socket accepts no byte for the write timeout (SO_SNDTIMEO,
+    /// set at the start of the stream), or if the hub drops this client
+    /// while the write is still going.
+    fn write(
+        &mut self,
+        sub: &Subscription,
+        bytes: &[u8],
+        events: usize,
+    ) -> Result<(), DisconnectReason> {
         let mut written = 0;
-        let mut deadline = None;
         while written < bytes.len() {
             match self.stream.write(&bytes[written..]) {
                 Ok(0) => return Err(DisconnectReason::Closed),
@@ -585,13 +610,8 @@ impl EventWriter<'_> {
                 }
                 Err(_) => return Err(DisconnectReason::Closed),
             }
-            // A partial write: the whole piece must still go out within the
-            // timeout, however slowly the client reads.
-            if written < bytes.len()
-                && Instant::now()
-                    >= *deadline.get_or_insert_with(|| Instant::now() + self.write_timeout)
-            {
-                return Err(DisconnectReason::WriteTimeout);
+            if written < bytes.len() && sub.is_dropped() {
+                return Err(DisconnectReason::Slow);
             }
         }
         self.metrics.sent(events, bytes.len());
@@ -599,6 +619,9 @@ impl EventWriter<'_> {
         Ok(())
     }
 }
+
+/// A type with no values: `stream_all` only ever returns an error.
+enum Never {}
 
 /// Binds, prints the listening line, starts the feed thread and serves
 /// forever. `signal_stacks_dropped` says whether

@@ -1,5 +1,5 @@
-//! The one module with `unsafe` code: three libc calls std does not offer,
-//! each a measured need.
+//! The one module with `unsafe` code: two libc calls std does not offer
+//! (`listen` and `signal`), each for a measured need.
 //!
 //! - **A wider listen backlog.** `TcpListener::bind` listens with a backlog
 //!   of 128. A reconnect storm (after a restart every browser comes back
@@ -19,7 +19,7 @@
 //!   SIGBUS ignored, then restores their defaults. A stack overflow still
 //!   ends the process with SIGSEGV, only without std's message.
 //! - **Reading the limit above**, to keep the thread count within it
-//!   ([`thread_budget`]), needs no `unsafe`.
+//!   ([`thread_budget`]), needs no `unsafe` but belongs with it.
 #![allow(unsafe_code)]
 
 use std::io;
@@ -56,33 +56,32 @@ pub fn widen_backlog(listener: &TcpListener) -> io::Result<()> {
 }
 
 /// Makes sure threads spawned from now on get no alternate signal stack:
-/// on the first start, re-executes the program with SIGSEGV and SIGBUS
-/// ignored (this call then never returns); on the second, restores their
-/// default dispositions and returns `true`. Returns `false` if the program
-/// could not be re-executed (threads then keep their signal stacks).
-/// Call it before any other thread exists and before any file is opened.
-pub fn drop_signal_stacks() -> bool {
+/// on the first start, re-executes the program with `args` and with SIGSEGV
+/// and SIGBUS ignored (this call then never returns); on the second, when
+/// both arrive ignored, restores their default dispositions and returns
+/// `true`. Returns `false` if the program could not be re-executed (threads
+/// then keep their signal stacks). Call it before any other thread exists
+/// and before any file is opened.
+pub fn drop_signal_stacks(args: &[String]) -> bool {
     // SAFETY: signal(2) with SIG_IGN or SIG_DFL installs no code and touches
     // no memory of ours; no other thread exists yet to race with.
-    let previous = unsafe { signal(SIGSEGV, SIG_IGN) };
-    if previous != SIG_IGN {
-        // SAFETY: as above.
-        unsafe { signal(SIGBUS, SIG_IGN) };
+    let (segv, bus) = unsafe { (signal(SIGSEGV, SIG_IGN), signal(SIGBUS, SIG_IGN)) };
+    // std installs its handler (and with it the signal stacks) for each of
+    // the two that is at its default, so both must have been ignored.
+    let dropped = segv == SIG_IGN && bus == SIG_IGN;
+    if !dropped {
         if let Ok(program) = std::env::current_exe() {
             // Only returns if the exec failed.
-            let _ = Command::new(program)
-                .args(std::env::args_os().skip(1))
-                .exec();
+            let _ = Command::new(program).args(args).exec();
         }
     }
-    // Re-executed (std saw SIGSEGV ignored and installed no handler), or
-    // the exec failed: either way, back to the default dispositions.
+    // Re-executed, or the exec failed: either way, back to the defaults.
     // SAFETY: as above.
     unsafe {
         signal(SIGSEGV, SIG_DFL);
         signal(SIGBUS, SIG_DFL);
     }
-    previous == SIG_IGN
+    dropped
 }
 
 /// Memory mappings a connection thread costs: its stack and guard page, and

@@ -153,7 +153,7 @@ fn every_bad_input_gets_its_status_and_a_one_line_reason() {
         (
             b"GET /prices?symbols=B@D HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
             400,
-            "invalid symbol \"B@D\": 1 to 16 of A-Z 0-9 . _ -",
+            "invalid symbol \"B@D\": 1 to 16 of A-Z 0-9 . _ -; valid symbols: BTC, ETH, SOL, XRP, DOGE",
         ),
     ];
     for (raw, status, message) in &cases {

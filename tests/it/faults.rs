@@ -8,8 +8,8 @@
 //! - the server is still running;
 //! - a well-behaved client connected meanwhile (a [`Watcher`]) kept
 //!   receiving on time: its longest wait between two events is bounded;
-//! - threads and file descriptors come back to their baseline (2 threads:
-//!   the accept loop and the feed thread);
+//! - threads and file descriptors come back to their baseline
+//!   ([`IDLE_THREADS`]: the accept loop, the feed thread and the logger);
 //! - resident memory comes back to within [`RSS_SLACK_KIB`] of its baseline.
 //!
 //! `soak` (ignored by default; `scripts/soak.sh [SECONDS]`) runs all of it
@@ -59,7 +59,7 @@ impl Baseline {
         let cold = server.rss_kib();
         warm_up(server, warm_threads);
         assert!(
-            wait_until(Duration::from_secs(10), || server.threads() == 2),
+            wait_until(Duration::from_secs(10), || server.threads() == IDLE_THREADS),
             "threads at start: {}",
             server.threads()
         );
@@ -127,7 +127,8 @@ fn warm_up(server: &Server, n: usize) {
         })
         .collect();
     assert!(
-        wait_until(Duration::from_secs(10), || server.threads() >= n + 2),
+        wait_until(Duration::from_secs(10), || server.threads()
+            >= n + IDLE_THREADS),
         "{} threads for {n} warm-up connections",
         server.threads()
     );
@@ -933,10 +934,10 @@ fn a_stdin_feed_full_of_junk() {
         "RSS {peak_rss} KiB while reading junk, baseline {} KiB",
         base.rss_kib
     );
-    // At EOF the feed thread ends: only the accept loop is left.
+    // At EOF the feed thread ends: the accept loop and the logger are left.
     assert!(server.is_running());
     let back = wait_until(Duration::from_secs(10), || {
-        server.threads() == 1 && server.fds() == base.fds
+        server.threads() == IDLE_THREADS - 1 && server.fds() == base.fds
     });
     println!(
         "stdin junk: threads {} -> {} (the feed thread ended), fds {} -> {}, RSS {} -> {} KiB",
@@ -1242,7 +1243,7 @@ fn soak() {
         counts.stdin_events.load(Ordering::Relaxed)
     );
     let back = wait_until(Duration::from_secs(10), || {
-        feed.threads() == 1 && feed.fds() == feed_base.fds
+        feed.threads() == IDLE_THREADS - 1 && feed.fds() == feed_base.fds
     });
     println!(
         "soak (stdin): threads {} -> {}, fds {} -> {}, RSS {} -> {} KiB; {} lines rejected",

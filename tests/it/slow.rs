@@ -27,8 +27,8 @@ fn clients_that_never_read_are_dropped_and_readers_keep_their_timing() {
         "--write-timeout",
         "1s",
     ]);
-    // The accept loop and the feed thread; every connection adds one.
-    let baseline_threads = 2;
+    // Every connection adds one thread to the idle ones.
+    let baseline_threads = IDLE_THREADS;
     let watcher = Watcher::start(&server, "/prices?symbols=BTC");
     let stalled: Vec<TcpStream> = (0..3)
         .map(|_| {

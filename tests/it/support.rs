@@ -10,6 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+/// Threads of an idle server: the accept loop, the feed and the logger.
+pub const IDLE_THREADS: usize = 3;
+
 /// How long any single read in a test may block.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
 
