@@ -139,6 +139,15 @@ pub fn serve(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
+/// The error a socket read or write gives when its timeout
+/// (`SO_RCVTIMEO` / `SO_SNDTIMEO`) runs out.
+fn timed_out(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
 /// Errors of `accept` that concern one connection only.
 fn is_per_connection(e: &io::Error) -> bool {
     matches!(
@@ -243,14 +252,7 @@ fn read_head(mut stream: &TcpStream, deadline: Instant) -> Result<Option<Request
             Ok(0) => return Ok(None),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Err(Reject::Timeout)
-            }
+            Err(e) if timed_out(&e) => return Err(Reject::Timeout),
             Err(_) => return Ok(None),
         };
         let new_line = buf[len..len + n].contains(&b'\n');
@@ -600,14 +602,7 @@ impl EventWriter<'_> {
                 Ok(0) => return Err(DisconnectReason::Closed),
                 Ok(n) => written += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    return Err(DisconnectReason::WriteTimeout)
-                }
+                Err(e) if timed_out(&e) => return Err(DisconnectReason::WriteTimeout),
                 Err(_) => return Err(DisconnectReason::Closed),
             }
             if written < bytes.len() && sub.is_dropped() {
