@@ -73,6 +73,8 @@ pub enum Reject {
     Header,
     /// An HTTP/1.1 request without exactly one `Host` field.
     Host,
+    /// A `Host` field whose value is not `uri-host [ ":" port ]`.
+    HostValue,
     /// A version other than HTTP/1.0 and HTTP/1.1.
     Version,
     /// A method other than GET, HEAD and OPTIONS.
@@ -89,7 +91,11 @@ impl Reject {
         match self {
             Reject::RequestLineTooLong => 414,
             Reject::HeadTooLarge => 431,
-            Reject::RequestLine | Reject::Target | Reject::Header | Reject::Host => 400,
+            Reject::RequestLine
+            | Reject::Target
+            | Reject::Header
+            | Reject::Host
+            | Reject::HostValue => 400,
             Reject::Version => 505,
             Reject::Method => 405,
             Reject::Timeout => 408,
@@ -106,6 +112,7 @@ impl Reject {
             Reject::Target => "malformed request target",
             Reject::Header => "malformed header field",
             Reject::Host => "HTTP/1.1 request needs exactly one Host header",
+            Reject::HostValue => "invalid Host header",
             Reject::Version => "only HTTP/1.0 and HTTP/1.1 are supported",
             Reject::Method => "method not allowed; use GET, HEAD or OPTIONS",
             Reject::Timeout => "request head not received in time",
@@ -173,6 +180,10 @@ pub fn parse_head(buf: &[u8]) -> Result<Parsed, Reject> {
         }
         let (name, value) = parse_field_line(line)?;
         if name.eq_ignore_ascii_case(b"host") {
+            // RFC 9112 §3.2: an invalid Host value is answered 400.
+            if !is_valid_host(value) {
+                return Err(Reject::HostValue);
+            }
             hosts += 1;
         } else if name.eq_ignore_ascii_case(b"last-event-id") {
             last_event_id = Some(String::from_utf8_lossy(value).into_owned());
@@ -258,6 +269,40 @@ fn parse_field_line(line: &[u8]) -> Result<(&[u8], &[u8]), Reject> {
         return Err(Reject::Header);
     }
     Ok((name, value))
+}
+
+/// `Host = uri-host [ ":" port ]` (RFC 9110 §7.2), where `uri-host` is an
+/// IP literal in brackets or a reg-name (which also covers IPv4); it may be
+/// empty.
+fn is_valid_host(value: &[u8]) -> bool {
+    let (host, port) = match value.first() {
+        Some(b'[') => match value.iter().position(|&b| b == b']') {
+            Some(end) => value.split_at(end + 1),
+            None => return false,
+        },
+        _ => match value.iter().position(|&b| b == b':') {
+            Some(colon) => value.split_at(colon),
+            None => (value, &value[value.len()..]),
+        },
+    };
+    let host_ok = match host.strip_prefix(b"[") {
+        Some(literal) => {
+            let literal = &literal[..literal.len() - 1];
+            !literal.is_empty()
+                && literal
+                    .iter()
+                    .all(|&b| b.is_ascii_hexdigit() || b":.".contains(&b))
+        }
+        None => host
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%".contains(&b)),
+    };
+    let port_ok = match port.split_first() {
+        None => true,
+        Some((b':', digits)) => digits.iter().all(u8::is_ascii_digit),
+        Some(_) => false,
+    };
+    host_ok && port_ok
 }
 
 /// RFC 9110 `tchar`.
@@ -555,6 +600,27 @@ mod tests {
     }
 
     #[test]
+    fn host_values() {
+        for good in [
+            "x",
+            "",
+            "example.test:4444",
+            "127.0.0.1:4444",
+            "[::1]",
+            "[::1]:80",
+            "a-b_c~d%41",
+            "h:",
+        ] {
+            assert!(is_valid_host(good.as_bytes()), "{good:?}");
+        }
+        for bad in [
+            "a b", "a/b", "a:80x", "[::1", "[]", "[::1]x", "a@b", "a:b:c", "\u{e9}",
+        ] {
+            assert!(!is_valid_host(bad.as_bytes()), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn last_event_id_is_read_and_trimmed() {
         let head =
             b"GET /prices HTTP/1.1\r\nhost: x\r\nLast-Event-ID: \t 42 \r\nX-Other: \xff\r\n\r\n";
@@ -583,6 +649,11 @@ mod tests {
             (b"GET /prices HTTP/2.0\r\n\r\n", Reject::Version),
             (b"BREW /pot HTTP/0.9\r\n\r\n", Reject::Version),
             (b"GET /prices HTTP/1.1\r\n\r\n", Reject::Host),
+            (b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", Reject::HostValue),
+            (b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", Reject::HostValue),
+            (b"GET / HTTP/1.1\r\nHost: a:80x\r\n\r\n", Reject::HostValue),
+            (b"GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", Reject::HostValue),
+            (b"GET / HTTP/1.0\r\nHost: a@b\r\n\r\n", Reject::HostValue),
             (
                 b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
                 Reject::Host,

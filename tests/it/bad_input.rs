@@ -86,6 +86,11 @@ fn every_bad_input_gets_its_status_and_a_one_line_reason() {
             "HTTP/1.1 request needs exactly one Host header",
         ),
         (
+            b"GET /prices HTTP/1.1\r\nHost: a b\r\n\r\n".to_vec(),
+            400,
+            "invalid Host header",
+        ),
+        (
             b"GET /prices\r\n\r\n".to_vec(),
             400,
             "malformed request line",
@@ -205,7 +210,7 @@ fn every_bad_input_gets_its_status_and_a_one_line_reason() {
     );
     assert_eq!(
         server.metric("tickstream_requests_rejected_total{status=\"400\"}"),
-        9
+        10
     );
     assert_eq!(
         server.metric("tickstream_requests_rejected_total{status=\"408\"}"),
