@@ -252,22 +252,18 @@ fn read_line_bounded(
     line: &mut Vec<u8>,
     max: usize,
 ) -> io::Result<LineRead> {
-    let read = read_line_upto(reader, line, max + 1)?;
-    if read == LineRead::Line && line.len() > max && line.last() != Some(&b'\r') {
-        line.clear();
-        return Ok(LineRead::TooLong);
-    }
-    Ok(read)
-}
-
-fn read_line_upto(
-    reader: &mut impl BufRead,
-    line: &mut Vec<u8>,
-    max: usize,
-) -> io::Result<LineRead> {
     line.clear();
     let mut too_long = false;
     let mut read_any = false;
+    // A whole line: over the limit only if its extra byte is not a CR.
+    let finish = |line: &mut Vec<u8>, too_long: bool| {
+        if too_long || (line.len() > max && line.last() != Some(&b'\r')) {
+            line.clear();
+            LineRead::TooLong
+        } else {
+            LineRead::Line
+        }
+    };
     loop {
         let available = match reader.fill_buf() {
             Ok(b) => b,
@@ -276,10 +272,10 @@ fn read_line_upto(
         };
         if available.is_empty() {
             // A last line without a newline still counts.
-            return Ok(match (read_any, too_long) {
-                (false, _) => LineRead::Eof,
-                (true, true) => LineRead::TooLong,
-                (true, false) => LineRead::Line,
+            return Ok(if read_any {
+                finish(line, too_long)
+            } else {
+                LineRead::Eof
             });
         }
         read_any = true;
@@ -287,7 +283,8 @@ fn read_line_upto(
             Some(i) => (&available[..i], Some(i + 1)),
             None => (available, None),
         };
-        if line.len() + chunk.len() > max {
+        // Room for the limit plus a CR, which only the newline can confirm.
+        if line.len() + chunk.len() > max + 1 {
             too_long = true;
             line.clear();
         } else if !too_long {
@@ -296,11 +293,7 @@ fn read_line_upto(
         let used = done.unwrap_or(available.len());
         reader.consume(used);
         if done.is_some() {
-            return Ok(if too_long {
-                LineRead::TooLong
-            } else {
-                LineRead::Line
-            });
+            return Ok(finish(line, too_long));
         }
     }
 }

@@ -159,6 +159,12 @@ pub struct EventRun {
     pub events: Range<usize>,
 }
 
+impl EventRun {
+    fn first_id(&self) -> u64 {
+        self.tick.events[self.events.start].id
+    }
+}
+
 /// What a subscriber finds when it looks at its queue.
 #[derive(Debug)]
 pub enum Next {
@@ -251,7 +257,8 @@ struct State {
     history: VecDeque<Arc<Tick>>,
     /// Events in `history` (it may hold up to one tick more than the limit).
     history_events: usize,
-    latest: HashMap<Arc<str>, (u64, EventRun)>,
+    /// The latest event of each symbol, for snapshots.
+    latest: HashMap<Arc<str>, EventRun>,
     subscribers: Vec<Subscriber>,
 }
 
@@ -313,7 +320,7 @@ impl Hub {
                 tick: Arc::clone(&tick),
                 events: i..i + 1,
             };
-            remember_latest(&mut state.latest, &event.symbol, event.id, run);
+            remember_latest(&mut state.latest, &event.symbol, run);
         }
         let queue_len = self.queue_len;
         state.subscribers.retain(|s| {
@@ -343,14 +350,14 @@ impl Hub {
         let mut state = self.lock();
         let catch_up = match last_event_id {
             None => {
-                let mut latest: Vec<&(u64, EventRun)> = state
+                let mut latest: Vec<EventRun> = state
                     .latest
                     .iter()
                     .filter(|(symbol, _)| filter.matches(symbol))
-                    .map(|(_, entry)| entry)
+                    .map(|(_, run)| run.clone())
                     .collect();
-                latest.sort_unstable_by_key(|(id, _)| *id);
-                latest.into_iter().map(|(_, run)| run.clone()).collect()
+                latest.sort_unstable_by_key(EventRun::first_id);
+                latest
             }
             Some(last) => {
                 let oldest_retained = state.next_id.saturating_sub(self.history_limit as u64);
@@ -398,38 +405,23 @@ impl Hub {
             state.subscribers.swap_remove(i);
         }
     }
-
-    /// Number of clients subscribed now.
-    pub fn subscriber_count(&self) -> usize {
-        self.lock().subscribers.len()
-    }
-
-    /// True if `symbol` has been published (and is still in the snapshot).
-    pub fn knows_symbol(&self, symbol: &str) -> bool {
-        self.lock().latest.contains_key(symbol)
-    }
 }
 
-fn remember_latest(
-    latest: &mut HashMap<Arc<str>, (u64, EventRun)>,
-    symbol: &Arc<str>,
-    id: u64,
-    run: EventRun,
-) {
+fn remember_latest(latest: &mut HashMap<Arc<str>, EventRun>, symbol: &Arc<str>, run: EventRun) {
     if let Some(entry) = latest.get_mut(symbol) {
-        *entry = (id, run);
+        *entry = run;
         return;
     }
     if latest.len() >= MAX_SNAPSHOT_SYMBOLS {
         let oldest = latest
             .iter()
-            .min_by_key(|(_, (id, _))| *id)
+            .min_by_key(|(_, run)| run.first_id())
             .map(|(symbol, _)| Arc::clone(symbol));
         if let Some(oldest) = oldest {
             latest.remove(&oldest);
         }
     }
-    latest.insert(Arc::clone(symbol), (id, run));
+    latest.insert(Arc::clone(symbol), run);
 }
 
 #[cfg(test)]
@@ -553,7 +545,7 @@ mod tests {
         assert!(matches!(slow.next(Duration::from_secs(5)), Next::Dropped));
         assert!(fast.try_next().is_none());
         assert!(matches!(fast.next(Duration::from_millis(1)), Next::Idle));
-        assert_eq!(hub.subscriber_count(), 1);
+        assert_eq!(hub.lock().subscribers.len(), 1);
     }
 
     #[test]
@@ -593,9 +585,9 @@ mod tests {
     fn dropping_a_subscription_unsubscribes() {
         let hub = Hub::new(1, 10, 1);
         let sub = hub.subscribe(only(&["NEVER"]), None);
-        assert_eq!(hub.subscriber_count(), 1);
+        assert_eq!(hub.lock().subscribers.len(), 1);
         drop(sub);
-        assert_eq!(hub.subscriber_count(), 0);
+        assert_eq!(hub.lock().subscribers.len(), 0);
     }
 
     #[test]
@@ -604,8 +596,11 @@ mod tests {
         for n in 0..MAX_SNAPSHOT_SYMBOLS + 10 {
             hub.publish(&[price(&format!("S{n}"), "1")]);
         }
-        assert!(!hub.knows_symbol("S0"));
-        assert!(hub.knows_symbol(&format!("S{}", MAX_SNAPSHOT_SYMBOLS + 9)));
+        assert!(!hub.lock().latest.contains_key("S0"));
+        assert!(hub
+            .lock()
+            .latest
+            .contains_key(format!("S{}", MAX_SNAPSHOT_SYMBOLS + 9).as_str()));
         assert_eq!(hub.lock().latest.len(), MAX_SNAPSHOT_SYMBOLS);
     }
 }

@@ -348,9 +348,12 @@ fn stream_params(request: &Request, shared: &Shared) -> Result<(Filter, Option<u
 fn check_symbol(symbol: &str, shared: &Shared) -> Result<String, Response> {
     let sim = shared.config.feed == FeedKind::Sim;
     // With the sim feed the answer names the valid symbols.
-    let valid = || match sim {
-        true => format!("; valid symbols: {}", shared.config.symbols.join(", ")),
-        false => String::new(),
+    let valid = || {
+        if sim {
+            format!("; valid symbols: {}", shared.config.symbols.join(", "))
+        } else {
+            String::new()
+        }
     };
     if !is_valid_symbol(symbol.as_bytes()) {
         let shown: String = symbol.chars().take(32).collect();
@@ -561,7 +564,7 @@ impl EventWriter<'_> {
             // Drain whatever else is queued, so a client that fell behind
             // catches up in few writes.
             let mut next = sub.try_next();
-            if next.is_none() && *sub.filter == Filter::All {
+            if next.is_none() && matches!(*sub.filter, Filter::All) {
                 self.write(sub, tick.bytes(), tick.len())?;
             } else {
                 buf.clear();
