@@ -1,14 +1,19 @@
-//! Configuration: every tunable in one [`Config`], its defaults, and the
-//! parsing of command-line flags and `TICKSTREAM_*` environment variables.
+//! Configuration: every tunable in one [`Config`] with its defaults, and
+//! the parsing of command-line flags and `TICKSTREAM_*` environment
+//! variables.
 //!
-//! A flag beats its variable; `PORT` (as on most hosting platforms) means
-//! `0.0.0.0:$PORT` when no address is given. Parsing is pure: it takes the
-//! arguments and a lookup function for the environment, so it is tested
-//! without touching the process environment.
+//! One table, [`FLAGS`], drives the parser, the variables and `--help`: a
+//! flag is one row (name, argument, help, default, setter). A flag beats its
+//! variable; `PORT` (as on most hosting platforms) means `0.0.0.0:$PORT`
+//! when no address is given. Parsing is pure: it takes the arguments and a
+//! lookup function for the environment, so it is tested without touching
+//! the process environment.
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
+
+use crate::symbol::Symbol;
 
 /// Which source of prices feeds the hub.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,8 +31,8 @@ pub struct Config {
     pub addr: SocketAddr,
     /// Where prices come from.
     pub feed: FeedKind,
-    /// Symbols the sim feed produces (upper case, no duplicates).
-    pub symbols: Vec<String>,
+    /// Symbols the sim feed produces (no duplicates).
+    pub symbols: Vec<Symbol>,
     /// Time between two ticks of the sim feed.
     pub interval: Duration,
     /// Seed for the sim feed; `None` picks one at random.
@@ -54,24 +59,24 @@ pub struct Config {
 
 /// The default port, from the seed article.
 pub const DEFAULT_PORT: u16 = 4444;
-/// Symbols the sim feed produces unless `--symbols` says otherwise.
-pub const DEFAULT_SYMBOLS: [&str; 5] = ["BTC", "ETH", "SOL", "XRP", "DOGE"];
 /// The longest duration any flag accepts: keeps deadline arithmetic far from
 /// overflow and catches typos such as `--interval 1000h`.
 pub const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
 /// Upper bound for `--history`, `--max-clients` and `--client-queue`.
 pub const MAX_COUNT: usize = 1_000_000;
-/// Most symbols `--symbols` may name.
+/// Most symbols `--symbols` (or a stream's `?symbols=`) may name.
 pub const MAX_SYMBOLS: usize = 256;
-/// Longest symbol, in bytes (same rule as the stdin feed).
-pub const MAX_SYMBOL_LEN: usize = 16;
 
 impl Default for Config {
     fn default() -> Self {
+        let symbols = ["BTC", "ETH", "SOL", "XRP", "DOGE"];
         Config {
             addr: SocketAddr::from((Ipv4Addr::UNSPECIFIED, DEFAULT_PORT)),
             feed: FeedKind::Sim,
-            symbols: DEFAULT_SYMBOLS.iter().map(|s| s.to_string()).collect(),
+            symbols: symbols
+                .iter()
+                .filter_map(|s| Symbol::parse(s.as_bytes()).ok())
+                .collect(),
             interval: Duration::from_secs(1),
             seed: None,
             history: 1024,
@@ -86,6 +91,169 @@ impl Default for Config {
         }
     }
 }
+
+/// One flag: a row of the table behind parsing, variables and `--help`.
+pub struct Flag {
+    /// The name without `--`; the variable is `TICKSTREAM_` + its upper case.
+    pub name: &'static str,
+    /// What its value looks like in `--help`; empty for a switch.
+    pub arg: &'static str,
+    /// One line of `--help`.
+    pub help: &'static str,
+    /// The default, as a value the setter accepts (empty: none).
+    pub default: &'static str,
+    /// Checks a value and stores it.
+    pub set: fn(&mut Config, &str) -> Result<(), String>,
+}
+
+/// Every flag, in `--help` order.
+pub const FLAGS: &[Flag] = &[
+    Flag {
+        name: "addr",
+        arg: "ADDR",
+        help: "listen address: IPv4:PORT, [IPv6]:PORT or localhost:PORT (port 0: any free port)",
+        default: "0.0.0.0:4444",
+        set: |c, v| {
+            c.addr = parse_addr(v)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "feed",
+        arg: "sim|stdin",
+        help: "random-walk prices, or SYMBOL PRICE [TS_MS] lines on stdin",
+        default: "sim",
+        set: |c, v| {
+            c.feed = match v {
+                "sim" => FeedKind::Sim,
+                "stdin" => FeedKind::Stdin,
+                _ => return Err(format!("expected sim or stdin, got {v:?}")),
+            };
+            Ok(())
+        },
+    },
+    Flag {
+        name: "symbols",
+        arg: "LIST",
+        help: "symbols of the sim feed",
+        default: "BTC,ETH,SOL,XRP,DOGE",
+        set: |c, v| {
+            c.symbols = parse_symbols(v)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "interval",
+        arg: "DUR",
+        help: "time between sim ticks",
+        default: "1s",
+        set: |c, v| {
+            c.interval = parse_duration(v)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "seed",
+        arg: "N",
+        help: "make the sim prices reproducible (default: random)",
+        default: "",
+        set: |c, v| {
+            let seed = v.parse();
+            c.seed = Some(seed.map_err(|_| format!("expected a whole number, got {v:?}"))?);
+            Ok(())
+        },
+    },
+    Flag {
+        name: "history",
+        arg: "N",
+        help: "events kept for Last-Event-ID resume",
+        default: "1024",
+        set: |c, v| {
+            c.history = parse_count(v, 0)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "max-clients",
+        arg: "N",
+        help: "open streams before 503",
+        default: "10000",
+        set: |c, v| {
+            c.max_clients = parse_count(v, 1)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "client-queue",
+        arg: "N",
+        help: "ticks queued per client before it is dropped as slow",
+        default: "256",
+        set: |c, v| {
+            c.client_queue = parse_count(v, 1)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "heartbeat",
+        arg: "DUR",
+        help: "comment line after this much silence",
+        default: "15s",
+        set: |c, v| {
+            c.heartbeat = parse_duration(v)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "retry",
+        arg: "DUR",
+        help: "reconnect delay hint for browsers",
+        default: "3s",
+        set: |c, v| {
+            c.retry = parse_duration(v)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "write-timeout",
+        arg: "DUR",
+        help: "close a socket that accepts nothing this long",
+        default: "10s",
+        set: |c, v| {
+            c.write_timeout = parse_duration(v)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "header-timeout",
+        arg: "DUR",
+        help: "time allowed to send the request head",
+        default: "10s",
+        set: |c, v| {
+            c.header_timeout = parse_duration(v)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "cors-origin",
+        arg: "ORIGIN|none",
+        help: "Access-Control-Allow-Origin",
+        default: "*",
+        set: |c, v| {
+            c.cors_origin = parse_origin(v)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "quiet",
+        arg: "",
+        help: "no log line per stream connection",
+        default: "",
+        set: |c, v| {
+            c.quiet = parse_bool(v)?;
+            Ok(())
+        },
+    },
+];
 
 /// What the command line asked for.
 #[derive(Debug, PartialEq)]
@@ -115,30 +283,25 @@ impl fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
-/// The text `--help` prints.
-pub const HELP: &str = "\
-tickstream: a live price feed over Server-Sent Events
-
-USAGE: tickstream [FLAGS]
-
-  --addr ADDR             listen address: IPv4:PORT, [IPv6]:PORT or localhost:PORT;
-                          port 0 picks a free port            (default 0.0.0.0:4444)
-  --feed sim|stdin        random-walk prices, or SYMBOL PRICE [TS_MS] lines on stdin
-                                                              (default sim)
-  --symbols LIST          symbols of the sim feed             (default BTC,ETH,SOL,XRP,DOGE)
-  --interval DUR          time between sim ticks              (default 1s)
-  --seed N                make the sim prices reproducible    (default random)
-  --history N             events kept for Last-Event-ID resume (default 1024)
-  --max-clients N         open streams before 503             (default 10000)
-  --client-queue N        ticks queued per client before it is dropped as slow
-                                                              (default 256)
-  --heartbeat DUR         comment line after this much silence (default 15s)
-  --retry DUR             reconnect delay hint for browsers   (default 3s)
-  --write-timeout DUR     close a socket that accepts nothing this long (default 10s)
-  --header-timeout DUR    time allowed to send the request head (default 10s)
-  --cors-origin ORIGIN|none  Access-Control-Allow-Origin      (default *)
-  --quiet                 no log line per stream connection
-  --help, --version
+/// The text `--help` prints, made from [`FLAGS`].
+pub fn help() -> String {
+    let mut text = String::from(
+        "tickstream: a live price feed over Server-Sent Events\n\nUSAGE: tickstream [FLAGS]\n\n",
+    );
+    for flag in FLAGS {
+        let left = format!("--{} {}", flag.name, flag.arg);
+        let default = match flag.default {
+            "" => String::new(),
+            d => format!(" (default {d})"),
+        };
+        text.push_str(&format!(
+            "  {:<26}{}{default}\n",
+            left.trim_end(),
+            flag.help
+        ));
+    }
+    text.push_str(
+        "  --help, --version
 
 Durations: 250ms, 1s, 2m, 1h (at most 24h). Every flag can also be set with an
 environment variable TICKSTREAM_<FLAG> (upper case, - becomes _), e.g.
@@ -147,24 +310,14 @@ TICKSTREAM_INTERVAL=250ms; a flag beats its variable. PORT=N alone means
 
 Endpoints: /prices (the stream; ?symbols=BTC,ETH, ?lastEventId=N), / (live page),
 /healthz, /metrics.
-";
+",
+    );
+    text
+}
 
-/// Every flag that takes a value, in `--help` order.
-const VALUE_FLAGS: [&str; 13] = [
-    "addr",
-    "feed",
-    "symbols",
-    "interval",
-    "seed",
-    "history",
-    "max-clients",
-    "client-queue",
-    "heartbeat",
-    "retry",
-    "write-timeout",
-    "header-timeout",
-    "cors-origin",
-];
+fn variable(flag: &Flag) -> String {
+    format!("TICKSTREAM_{}", flag.name.to_uppercase().replace('-', "_"))
+}
 
 /// Parses the arguments (without the program name) and the environment,
 /// looked up through `env`.
@@ -173,12 +326,12 @@ where
     I: IntoIterator<Item = String>,
     F: Fn(&str) -> Option<String>,
 {
-    // Collect (flag, value) pairs: the environment first, so flags override.
-    let mut settings: Vec<(String, String)> = Vec::new();
-    for flag in VALUE_FLAGS.iter().chain(["quiet"].iter()) {
-        let var = format!("TICKSTREAM_{}", flag.to_uppercase().replace('-', "_"));
-        if let Some(value) = env(&var) {
-            settings.push((var, value));
+    // (flag, where it came from, value): the environment first, so flags
+    // applied after it win.
+    let mut settings: Vec<(&Flag, String, String)> = Vec::new();
+    for flag in FLAGS {
+        if let Some(value) = env(&variable(flag)) {
+            settings.push((flag, variable(flag), value));
         }
     }
     let mut args = args.into_iter();
@@ -193,67 +346,25 @@ where
         match name {
             "help" => return Ok(Command::Help),
             "version" => return Ok(Command::Version),
-            "quiet" => match inline {
-                None => settings.push(("--quiet".into(), "true".into())),
-                Some(v) => settings.push(("--quiet".into(), v)),
-            },
-            _ if VALUE_FLAGS.contains(&name) => {
-                let value = match inline {
-                    Some(v) => v,
-                    None => args.next().ok_or_else(|| usage(&arg, "needs a value"))?,
-                };
-                settings.push((format!("--{name}"), value));
-            }
-            _ => return Err(usage(&format!("--{name}"), "unknown flag")),
+            _ => {}
         }
+        let source = format!("--{name}");
+        let Some(flag) = FLAGS.iter().find(|f| f.name == name) else {
+            return Err(usage(&source, "unknown flag"));
+        };
+        let value = match (inline, flag.arg.is_empty()) {
+            (Some(v), _) => v,
+            (None, true) => "true".to_string(),
+            (None, false) => args.next().ok_or_else(|| usage(&arg, "needs a value"))?,
+        };
+        settings.push((flag, source, value));
     }
 
     let mut config = Config::default();
-    let mut addr_given = false;
-    for (source, value) in &settings {
-        let flag = source
-            .strip_prefix("--")
-            .map(str::to_string)
-            .unwrap_or_else(|| {
-                source["TICKSTREAM_".len()..]
-                    .to_lowercase()
-                    .replace('_', "-")
-            });
-        let bad = |problem: String| usage(source, &problem);
-        match flag.as_str() {
-            "addr" => {
-                config.addr = parse_addr(value).map_err(bad)?;
-                addr_given = true;
-            }
-            "feed" => {
-                config.feed = match value.as_str() {
-                    "sim" => FeedKind::Sim,
-                    "stdin" => FeedKind::Stdin,
-                    _ => return Err(bad(format!("expected sim or stdin, got {value:?}"))),
-                }
-            }
-            "symbols" => config.symbols = parse_symbols(value).map_err(bad)?,
-            "interval" => config.interval = parse_duration(value).map_err(bad)?,
-            "seed" => {
-                config.seed = Some(
-                    value
-                        .parse()
-                        .map_err(|_| bad(format!("expected a whole number, got {value:?}")))?,
-                )
-            }
-            "history" => config.history = parse_count(value, 0).map_err(bad)?,
-            "max-clients" => config.max_clients = parse_count(value, 1).map_err(bad)?,
-            "client-queue" => config.client_queue = parse_count(value, 1).map_err(bad)?,
-            "heartbeat" => config.heartbeat = parse_duration(value).map_err(bad)?,
-            "retry" => config.retry = parse_duration(value).map_err(bad)?,
-            "write-timeout" => config.write_timeout = parse_duration(value).map_err(bad)?,
-            "header-timeout" => config.header_timeout = parse_duration(value).map_err(bad)?,
-            "cors-origin" => config.cors_origin = parse_origin(value).map_err(bad)?,
-            "quiet" => config.quiet = parse_bool(value).map_err(bad)?,
-            _ => unreachable!("flag names come from VALUE_FLAGS"),
-        }
+    for (flag, source, value) in &settings {
+        (flag.set)(&mut config, value).map_err(|problem| usage(source, &problem))?;
     }
-    if !addr_given {
+    if !settings.iter().any(|(flag, _, _)| flag.name == "addr") {
         if let Some(port) = env("PORT") {
             let port: u16 = port
                 .parse()
@@ -298,11 +409,12 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
         "h" => 3_600_000,
         _ => return Err(invalid()),
     };
+    let longest = MAX_DURATION.as_secs() / 3600;
     let duration = number
         .checked_mul(millis_per_unit)
         .map(Duration::from_millis)
         .filter(|d| *d <= MAX_DURATION)
-        .ok_or_else(|| format!("{value:?} is longer than the limit of 24h"))?;
+        .ok_or_else(|| format!("{value:?} is longer than the limit of {longest}h"))?;
     if duration.is_zero() {
         return Err(format!("must be greater than zero, got {value:?}"));
     }
@@ -339,25 +451,12 @@ fn parse_origin(value: &str) -> Result<Option<String>, String> {
     Ok(Some(value.to_string()))
 }
 
-/// True for a valid symbol: 1 to 16 of `A-Z a-z 0-9 . _ -`.
-pub fn is_valid_symbol(symbol: &[u8]) -> bool {
-    (1..=MAX_SYMBOL_LEN).contains(&symbol.len())
-        && symbol
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-}
-
-fn parse_symbols(value: &str) -> Result<Vec<String>, String> {
-    let mut symbols: Vec<String> = Vec::new();
+fn parse_symbols(value: &str) -> Result<Vec<Symbol>, String> {
+    let mut symbols: Vec<Symbol> = Vec::new();
     for item in value.split(',').map(str::trim) {
-        if !is_valid_symbol(item.as_bytes()) {
-            return Err(format!(
-                "invalid symbol {item:?}: 1 to {MAX_SYMBOL_LEN} of A-Z 0-9 . _ -"
-            ));
-        }
-        let item = item.to_ascii_uppercase();
-        if !symbols.contains(&item) {
-            symbols.push(item);
+        let symbol = Symbol::parse(item.as_bytes()).map_err(|e| e.to_string())?;
+        if !symbols.contains(&symbol) {
+            symbols.push(symbol);
         }
     }
     if symbols.len() > MAX_SYMBOLS {
@@ -369,6 +468,10 @@ fn parse_symbols(value: &str) -> Result<Vec<String>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn names(symbols: &[Symbol]) -> Vec<&str> {
+        symbols.iter().map(Symbol::as_str).collect()
+    }
 
     fn run(args: &[&str], env: &[(&str, &str)]) -> Result<Config, UsageError> {
         let env: Vec<(String, String)> = env
@@ -387,7 +490,7 @@ mod tests {
         let c = run(&[], &[]).unwrap();
         assert_eq!(c, Config::default());
         assert_eq!(c.addr.to_string(), "0.0.0.0:4444");
-        assert_eq!(c.symbols, ["BTC", "ETH", "SOL", "XRP", "DOGE"]);
+        assert_eq!(names(&c.symbols), ["BTC", "ETH", "SOL", "XRP", "DOGE"]);
         assert_eq!(c.cors_origin.as_deref(), Some("*"));
     }
 
@@ -404,7 +507,7 @@ mod tests {
             "flag beats variable"
         );
         assert_eq!(c.history, 7);
-        assert_eq!(c.symbols, ["BTC", "ETH"]);
+        assert_eq!(names(&c.symbols), ["BTC", "ETH"]);
         assert!(c.quiet);
         let c = run(
             &[],
@@ -496,12 +599,22 @@ mod tests {
     }
 
     #[test]
-    fn symbol_rule() {
-        assert!(is_valid_symbol(b"BTC-USD.x_1"));
-        assert!(is_valid_symbol(b"ABCDEFGHIJKLMNOP"));
-        assert!(!is_valid_symbol(b"ABCDEFGHIJKLMNOPQ"));
-        assert!(!is_valid_symbol(b""));
-        assert!(!is_valid_symbol(b"BT C"));
-        assert!(!is_valid_symbol("BTÇ".as_bytes()));
+    fn the_table_defaults_are_the_config_defaults() {
+        let mut config = Config {
+            symbols: Vec::new(),
+            ..Config::default()
+        };
+        for flag in FLAGS.iter().filter(|f| !f.default.is_empty()) {
+            (flag.set)(&mut config, flag.default).unwrap();
+        }
+        assert_eq!(config, Config::default());
+        let help = help();
+        for flag in FLAGS {
+            assert!(help.contains(
+                &format!("--{} {}", flag.name, flag.arg)
+                    .trim_end()
+                    .to_string()
+            ));
+        }
     }
 }

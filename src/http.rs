@@ -15,7 +15,7 @@
 //! never ends its head is answered (414 / 431) once it passes the limit,
 //! never buffered without bound.
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Longest request line accepted (without its CRLF), in bytes.
@@ -87,36 +87,124 @@ pub enum Reject {
 
 impl Reject {
     /// The response status for this rejection.
-    pub fn status(self) -> u16 {
+    pub fn status(self) -> Status {
         match self {
-            Reject::RequestLineTooLong => 414,
-            Reject::HeadTooLarge => 431,
+            Reject::RequestLineTooLong => Status::UriTooLong,
+            Reject::HeadTooLarge => Status::HeaderFieldsTooLarge,
             Reject::RequestLine
             | Reject::Target
             | Reject::Header
             | Reject::Host
-            | Reject::HostValue => 400,
-            Reject::Version => 505,
-            Reject::Method => 405,
-            Reject::Timeout => 408,
-            Reject::Busy => 503,
+            | Reject::HostValue => Status::BadRequest,
+            Reject::Version => Status::VersionNotSupported,
+            Reject::Method => Status::MethodNotAllowed,
+            Reject::Timeout => Status::RequestTimeout,
+            Reject::Busy => Status::ServiceUnavailable,
         }
     }
 
-    /// The one-line body that says what was wrong.
-    pub fn message(self) -> &'static str {
+    /// The answer: the status and a one-line body saying what was wrong
+    /// (405 also lists the allowed methods).
+    pub fn response(self) -> Response {
+        let response = Response::error(self.status(), &self.to_string());
         match self {
-            Reject::RequestLineTooLong => "request line longer than 2048 bytes",
-            Reject::HeadTooLarge => "request head larger than 8192 bytes",
-            Reject::RequestLine => "malformed request line",
-            Reject::Target => "malformed request target",
-            Reject::Header => "malformed header field",
-            Reject::Host => "HTTP/1.1 request needs exactly one Host header",
-            Reject::HostValue => "invalid Host header",
-            Reject::Version => "only HTTP/1.0 and HTTP/1.1 are supported",
-            Reject::Method => "method not allowed; use GET, HEAD or OPTIONS",
-            Reject::Timeout => "request head not received in time",
-            Reject::Busy => "too many connections sending requests; retry later",
+            Reject::Method => response.with_header("Allow", ALLOW),
+            _ => response,
+        }
+    }
+}
+
+impl fmt::Display for Reject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reject::RequestLineTooLong => {
+                write!(f, "request line longer than {MAX_REQUEST_LINE_BYTES} bytes")
+            }
+            Reject::HeadTooLarge => write!(f, "request head larger than {MAX_HEAD_BYTES} bytes"),
+            Reject::RequestLine => f.write_str("malformed request line"),
+            Reject::Target => f.write_str("malformed request target"),
+            Reject::Header => f.write_str("malformed header field"),
+            Reject::Host => f.write_str("HTTP/1.1 request needs exactly one Host header"),
+            Reject::HostValue => f.write_str("invalid Host header"),
+            Reject::Version => f.write_str("only HTTP/1.0 and HTTP/1.1 are supported"),
+            Reject::Method => f.write_str("method not allowed; use GET, HEAD or OPTIONS"),
+            Reject::Timeout => f.write_str("request head not received in time"),
+            Reject::Busy => f.write_str("too many connections sending requests; retry later"),
+        }
+    }
+}
+
+impl std::error::Error for Reject {}
+
+/// The methods served, as `Allow` lists them.
+pub const ALLOW: &str = "GET, HEAD, OPTIONS";
+
+/// Every status tickstream sends: the one type behind rejections, reason
+/// phrases and the metrics' `status` labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// 200
+    Ok,
+    /// 204
+    NoContent,
+    /// 400
+    BadRequest,
+    /// 404
+    NotFound,
+    /// 405
+    MethodNotAllowed,
+    /// 408
+    RequestTimeout,
+    /// 414
+    UriTooLong,
+    /// 431
+    HeaderFieldsTooLarge,
+    /// 503
+    ServiceUnavailable,
+    /// 505
+    VersionNotSupported,
+}
+
+impl Status {
+    /// The error statuses, in the order `/metrics` lists them.
+    pub const ERRORS: [Status; 8] = [
+        Status::BadRequest,
+        Status::NotFound,
+        Status::MethodNotAllowed,
+        Status::RequestTimeout,
+        Status::UriTooLong,
+        Status::HeaderFieldsTooLarge,
+        Status::ServiceUnavailable,
+        Status::VersionNotSupported,
+    ];
+
+    /// The status code.
+    pub fn code(self) -> u16 {
+        self.line().0
+    }
+
+    /// The reason phrase.
+    pub fn reason(self) -> &'static str {
+        self.line().1
+    }
+
+    /// True for 4xx and 5xx.
+    pub fn is_error(self) -> bool {
+        self.code() >= 400
+    }
+
+    fn line(self) -> (u16, &'static str) {
+        match self {
+            Status::Ok => (200, "OK"),
+            Status::NoContent => (204, "No Content"),
+            Status::BadRequest => (400, "Bad Request"),
+            Status::NotFound => (404, "Not Found"),
+            Status::MethodNotAllowed => (405, "Method Not Allowed"),
+            Status::RequestTimeout => (408, "Request Timeout"),
+            Status::UriTooLong => (414, "URI Too Long"),
+            Status::HeaderFieldsTooLarge => (431, "Request Header Fields Too Large"),
+            Status::ServiceUnavailable => (503, "Service Unavailable"),
+            Status::VersionNotSupported => (505, "HTTP Version Not Supported"),
         }
     }
 }
@@ -415,34 +503,51 @@ pub fn query_pairs(query: &str) -> impl Iterator<Item = (Option<String>, Option<
         })
 }
 
-/// A complete response other than the stream: `Connection: close`, and
-/// `Content-Length` except in a 204 (RFC 9110 §8.6 forbids it there).
+/// A response head and body. Every response carries `Connection: close`
+/// and is the last on its connection; a complete one carries
+/// `Content-Length` (except a 204: RFC 9110 §8.6 forbids it there), the
+/// event stream's body runs until the connection closes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
-    /// The status code.
-    pub status: u16,
+    /// The status.
+    pub status: Status,
     /// Extra header fields, in order.
     pub headers: Vec<(&'static str, String)>,
     /// The `Content-Type`, if there is a body.
     pub content_type: &'static str,
     /// The body (also measured for `Content-Length` when not sent, for HEAD).
     pub body: Vec<u8>,
+    /// True for the event stream: a close-delimited body the caller writes.
+    pub streamed: bool,
 }
 
 impl Response {
     /// A response with a body of the given type.
-    pub fn new(status: u16, content_type: &'static str, body: impl Into<Vec<u8>>) -> Self {
+    pub fn new(status: Status, content_type: &'static str, body: impl Into<Vec<u8>>) -> Self {
         Response {
             status,
             headers: Vec::new(),
             content_type,
             body: body.into(),
+            streamed: false,
         }
     }
 
     /// An error answer: one plain-text line saying what was wrong.
-    pub fn error(status: u16, message: &str) -> Self {
+    pub fn error(status: Status, message: &str) -> Self {
         Response::new(status, TEXT_PLAIN, format!("{message}\n"))
+    }
+
+    /// The head of an event stream (WHATWG HTML, server-sent events): its
+    /// body is written by the caller until the connection ends, so it has no
+    /// `Content-Length` (close-delimited for HTTP/1.0 and 1.1 alike).
+    pub fn event_stream() -> Self {
+        Response {
+            streamed: true,
+            ..Response::new(Status::Ok, "text/event-stream; charset=utf-8", "")
+        }
+        .with_header("Cache-Control", "no-cache")
+        .with_header("X-Accel-Buffering", "no")
     }
 
     /// Adds a header field.
@@ -453,16 +558,20 @@ impl Response {
 
     /// The response as bytes; without the body when `head_only` (HEAD).
     pub fn to_bytes(&self, head_only: bool, now: SystemTime) -> Vec<u8> {
-        let mut head = status_line(self.status);
-        let _ = write!(head, "Date: {}\r\n", http_date(now));
-        if !self.body.is_empty() {
+        let mut head = format!(
+            "HTTP/1.1 {} {}\r\nDate: {}\r\n",
+            self.status.code(),
+            self.status.reason(),
+            http_date(now)
+        );
+        if !self.body.is_empty() || self.streamed {
             let _ = write!(head, "Content-Type: {}\r\n", self.content_type);
         }
         for (name, value) in &self.headers {
             let _ = write!(head, "{name}: {value}\r\n");
         }
         // RFC 9110 §8.6: no Content-Length in a 204.
-        if self.status != 204 {
+        if self.status != Status::NoContent && !self.streamed {
             let _ = write!(head, "Content-Length: {}\r\n", self.body.len());
         }
         head.push_str("Connection: close\r\n\r\n");
@@ -476,28 +585,6 @@ impl Response {
 
 /// `Content-Type` of plain-text bodies.
 pub const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
-
-/// `HTTP/1.1 <status> <reason>\r\n`.
-pub fn status_line(status: u16) -> String {
-    format!("HTTP/1.1 {status} {}\r\n", reason_phrase(status))
-}
-
-/// The reason phrase of each status tickstream sends.
-pub fn reason_phrase(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        204 => "No Content",
-        400 => "Bad Request",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        414 => "URI Too Long",
-        431 => "Request Header Fields Too Large",
-        503 => "Service Unavailable",
-        505 => "HTTP Version Not Supported",
-        _ => "Unknown",
-    }
-}
 
 /// An IMF-fixdate (RFC 9110 §5.6.7), e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
 pub fn http_date(time: SystemTime) -> String {
@@ -769,7 +856,7 @@ mod tests {
 
     #[test]
     fn statuses() {
-        let statuses: Vec<u16> = [
+        let statuses: Vec<(u16, String)> = [
             Reject::RequestLineTooLong,
             Reject::HeadTooLarge,
             Reject::RequestLine,
@@ -779,9 +866,22 @@ mod tests {
             Reject::Busy,
         ]
         .iter()
-        .map(|r| r.status())
+        .map(|r| (r.status().code(), r.to_string()))
         .collect();
-        assert_eq!(statuses, [414, 431, 400, 505, 405, 408, 503]);
+        let expected = [
+            (414, "request line longer than 2048 bytes"),
+            (431, "request head larger than 8192 bytes"),
+            (400, "malformed request line"),
+            (505, "only HTTP/1.0 and HTTP/1.1 are supported"),
+            (405, "method not allowed; use GET, HEAD or OPTIONS"),
+            (408, "request head not received in time"),
+            (503, "too many connections sending requests; retry later"),
+        ];
+        assert_eq!(statuses, expected.map(|(c, m)| (c, m.to_string())));
+        assert!(Reject::Method
+            .response()
+            .headers
+            .contains(&("Allow", ALLOW.to_string())));
     }
 
     #[test]
@@ -804,7 +904,7 @@ mod tests {
     #[test]
     fn response_bytes() {
         let at = UNIX_EPOCH + Duration::from_secs(784_111_777);
-        let response = Response::error(404, "no such path").with_header("X-A", "b");
+        let response = Response::error(Status::NotFound, "no such path").with_header("X-A", "b");
         assert_eq!(
             String::from_utf8(response.to_bytes(false, at)).unwrap(),
             "HTTP/1.1 404 Not Found\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
@@ -817,11 +917,19 @@ mod tests {
              Content-Type: text/plain; charset=utf-8\r\nX-A: b\r\n\
              Content-Length: 13\r\nConnection: close\r\n\r\n"
         );
-        let empty = Response::new(204, TEXT_PLAIN, "");
+        let empty = Response::new(Status::NoContent, TEXT_PLAIN, "");
         assert_eq!(
             String::from_utf8(empty.to_bytes(false, at)).unwrap(),
             "HTTP/1.1 204 No Content\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
              Connection: close\r\n\r\n"
+        );
+        let stream = Response::event_stream().with_header("Access-Control-Allow-Origin", "*");
+        assert_eq!(
+            String::from_utf8(stream.to_bytes(false, at)).unwrap(),
+            "HTTP/1.1 200 OK\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
+             Content-Type: text/event-stream; charset=utf-8\r\n\
+             Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n\
+             Access-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n"
         );
     }
 

@@ -1,8 +1,9 @@
 //! tickstream: a live price feed over Server-Sent Events.
 //!
 //! One `TcpListener` accept loop, one OS thread per connection, one feed
-//! thread; std only, plus `fastrand` for the random walk. See
-//! ARCHITECTURE.md for the map of the modules and the life of a connection.
+//! thread; std only, plus `fastrand` for the random walk. [`run`] wires the
+//! process together; ARCHITECTURE.md maps the modules and the life of a
+//! connection.
 
 /// Logs one line on stderr without ever blocking or panicking (see
 /// [`log`]): `log!("tickstream: {x}")`.
@@ -21,17 +22,30 @@ pub mod log;
 pub mod metrics;
 pub mod server;
 pub mod sse;
+pub mod symbol;
 pub mod sys;
 
+use std::convert::Infallible;
 use std::ffi::OsString;
+use std::net::{SocketAddr, TcpListener};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+use std::{fmt, io};
+
+use config::{Command, Config};
+use hub::Hub;
+use metrics::Metrics;
+use server::{Shared, MAX_PENDING_HEADS};
 
 /// Exit status of a bad flag or value.
 const USAGE_EXIT: u8 = 2;
 
 /// Runs the program with these arguments (without the program name);
 /// returns only on a usage error, `--help`, `--version`, or a failed start.
-pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+/// `signal_stacks_dropped` says whether [`sys::drop_signal_stacks`] worked,
+/// which sets how many connection threads the memory-mapping limit allows.
+pub fn run(args: impl IntoIterator<Item = OsString>, signal_stacks_dropped: bool) -> ExitCode {
     let mut strings = Vec::new();
     for arg in args {
         match arg.into_string() {
@@ -45,29 +59,86 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         }
     }
     let env = |name: &str| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
-    let args = strings.clone();
+    let print = |text: &str| {
+        let _ = io::Write::write_all(&mut io::stdout(), text.as_bytes());
+        ExitCode::SUCCESS
+    };
     match config::parse(strings, env) {
         Err(e) => {
             log::write_now(&format!("tickstream: {e}"));
             ExitCode::from(USAGE_EXIT)
         }
-        Ok(config::Command::Help) => {
-            let _ = std::io::Write::write_all(&mut std::io::stdout(), config::HELP.as_bytes());
-            ExitCode::SUCCESS
-        }
-        Ok(config::Command::Version) => {
-            let version = format!("tickstream {}\n", env!("CARGO_PKG_VERSION"));
-            let _ = std::io::Write::write_all(&mut std::io::stdout(), version.as_bytes());
-            ExitCode::SUCCESS
-        }
-        Ok(config::Command::Run(config)) => {
-            match server::start(*config, sys::drop_signal_stacks(&args)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    log::write_now(&format!("tickstream: {e}"));
-                    ExitCode::FAILURE
-                }
+        Ok(Command::Help) => print(&config::help()),
+        Ok(Command::Version) => print(&format!("tickstream {}\n", env!("CARGO_PKG_VERSION"))),
+        Ok(Command::Run(config)) => match start(*config, signal_stacks_dropped) {
+            Ok(never) => match never {},
+            Err(e) => {
+                log::write_now(&format!("tickstream: {e}"));
+                ExitCode::FAILURE
             }
+        },
+    }
+}
+
+/// Binds, prints the listening line, starts the feed thread and serves
+/// forever.
+fn start(config: Config, signal_stacks_dropped: bool) -> Result<Infallible, StartError> {
+    let listener = TcpListener::bind(config.addr).map_err(|e| StartError::Bind(config.addr, e))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| StartError::Bind(config.addr, e))?;
+    crate::log!(
+        "tickstream {} listening on http://{local}/",
+        env!("CARGO_PKG_VERSION")
+    );
+    if let Err(e) = sys::widen_backlog(&listener) {
+        crate::log!("tickstream: cannot widen the listen backlog: {e}");
+    }
+    let started = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    // Ids start at the boot time in microseconds: above any id an earlier
+    // run could have issued (unless it published a million events a second).
+    let first_id = started.as_micros() as u64;
+    let hub = Hub::new(first_id, config.history, config.client_queue);
+    let mappings = sys::mappings_per_thread(signal_stacks_dropped);
+    let thread_budget = sys::thread_budget(mappings);
+    if config.max_clients + MAX_PENDING_HEADS > thread_budget {
+        crate::log!(
+            "tickstream: vm.max_map_count allows about {thread_budget} connection threads \
+             ({mappings} memory mappings each), fewer than --max-clients {} plus {MAX_PENDING_HEADS} \
+             requests in flight; connections past it get 503",
+            config.max_clients
+        );
+    }
+    let metrics = Arc::new(Metrics::new(started.as_secs()));
+    feed::spawn(&config, Arc::clone(&hub), Arc::clone(&metrics)).map_err(StartError::Feed)?;
+    let shared = Arc::new(Shared::new(config, hub, metrics, thread_budget));
+    server::serve(listener, shared)
+}
+
+/// Why the server could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// The listening socket could not be bound.
+    Bind(SocketAddr, io::Error),
+    /// The feed thread could not be started.
+    Feed(io::Error),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Bind(addr, e) => write!(f, "cannot bind {addr}: {e}"),
+            StartError::Feed(e) => write!(f, "cannot start the feed thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StartError::Bind(_, e) | StartError::Feed(e) => Some(e),
         }
     }
 }

@@ -1,8 +1,11 @@
 //! The `tickstream` binary: everything lives in the library, so it can be
-//! tested.
+//! tested. Only the re-execution that drops std's per-thread signal stacks
+//! happens here, before any other thread exists or any file is opened: a
+//! library call (say, from a test) must never re-execute its caller.
 
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    tickstream::run(std::env::args_os().skip(1))
+    let signal_stacks_dropped = tickstream::sys::drop_signal_stacks();
+    tickstream::run(std::env::args_os().skip(1), signal_stacks_dropped)
 }

@@ -3,6 +3,9 @@
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::http::Status;
 
 /// Why a stream connection ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,20 +35,29 @@ impl DisconnectReason {
     }
 }
 
-/// Every status tickstream answers with an error, in label order.
-pub const ERROR_STATUSES: [u16; 8] = [400, 404, 405, 408, 414, 431, 503, 505];
+/// Upper bounds of the delivery-lag histogram's buckets, in seconds (from
+/// 0.5 ms to 10 s; `+Inf` is implied).
+pub const LAG_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
-/// The server's counters. All methods take `&self`.
+/// The server's counters. All methods take `&self`; none of them admits or
+/// refuses anything, they only count.
 #[derive(Debug, Default)]
 pub struct Metrics {
     clients_connected: AtomicU64,
     connections_total: AtomicU64,
-    rejected: [AtomicU64; ERROR_STATUSES.len()],
-    disconnects: [AtomicU64; 3],
+    rejected: [AtomicU64; Status::ERRORS.len()],
+    disconnects: [AtomicU64; DisconnectReason::ALL.len()],
     events_published: AtomicU64,
     events_sent: AtomicU64,
     bytes_sent: AtomicU64,
     feed_lines_rejected: AtomicU64,
+    feed_up: AtomicU64,
+    feed_reconnects: AtomicU64,
+    /// Cumulative counts per bucket of [`LAG_BUCKETS`], then `+Inf`.
+    lag_buckets: [AtomicU64; LAG_BUCKETS.len() + 1],
+    lag_sum_nanos: AtomicU64,
     start_time_seconds: AtomicU64,
 }
 
@@ -59,30 +71,22 @@ impl Metrics {
         metrics
     }
 
-    /// Tries to take one of `max` stream slots; counts the connection.
-    pub fn try_connect(&self, max: usize) -> bool {
-        let taken = self
-            .clients_connected
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                (n < max as u64).then_some(n + 1)
-            })
-            .is_ok();
-        if taken {
-            self.connections_total.fetch_add(1, Ordering::Relaxed);
-        }
-        taken
+    /// Counts an accepted stream connection.
+    pub fn connected(&self) {
+        self.clients_connected.fetch_add(1, Ordering::Relaxed);
+        self.connections_total.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Gives a stream slot back, counting why it ended.
-    pub fn disconnect(&self, reason: DisconnectReason) {
+    /// Counts a stream connection's end and why.
+    pub fn disconnected(&self, reason: DisconnectReason) {
         self.clients_connected.fetch_sub(1, Ordering::Relaxed);
         let i = DisconnectReason::ALL.iter().position(|r| *r == reason);
         self.disconnects[i.unwrap_or(0)].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts an error answer.
-    pub fn rejected(&self, status: u16) {
-        if let Some(i) = ERROR_STATUSES.iter().position(|s| *s == status) {
+    pub fn rejected(&self, status: Status) {
+        if let Some(i) = Status::ERRORS.iter().position(|s| *s == status) {
             self.rejected[i].fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -101,90 +105,142 @@ impl Metrics {
         self.bytes_sent.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
-    /// Counts a stdin line the feed skipped.
+    /// Records one write of live events that took `lag` from the publish of
+    /// its oldest event to the end of the write.
+    pub fn delivered_after(&self, lag: Duration) {
+        let secs = lag.as_secs_f64();
+        let first = LAG_BUCKETS.partition_point(|bound| *bound < secs);
+        // Cumulative buckets: one increment per bucket at or above `secs`.
+        for bucket in &self.lag_buckets[first..] {
+            bucket.fetch_add(1, Ordering::Relaxed);
+        }
+        self.lag_sum_nanos
+            .fetch_add(lag.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// Counts a stdin line or stream entry the feed skipped.
     pub fn feed_line_rejected(&self) {
         self.feed_lines_rejected.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Open stream connections now.
-    pub fn clients_connected(&self) -> u64 {
-        self.clients_connected.load(Ordering::Relaxed)
+    /// Sets whether the feed is producing (or connected).
+    pub fn set_feed_up(&self, up: bool) {
+        self.feed_up.store(u64::from(up), Ordering::Relaxed);
+    }
+
+    /// True while the feed is producing (or connected).
+    pub fn feed_up(&self) -> bool {
+        self.feed_up.load(Ordering::Relaxed) == 1
+    }
+
+    /// Counts a reconnect of the redis feed after its first connect.
+    pub fn feed_reconnected(&self) {
+        self.feed_reconnects.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The exposition, `text/plain; version=0.0.4`.
     pub fn render(&self) -> String {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let mut out = String::with_capacity(2048);
-        let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, u64)]| {
+        let mut out = String::with_capacity(4096);
+        let mut family = |name: &str, kind: &str, help: &str, samples: &[(String, String)]| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for (labels, value) in samples {
-                let _ = writeln!(out, "{name}{labels} {value}");
+            for (suffix, value) in samples {
+                let _ = writeln!(out, "{name}{suffix} {value}");
             }
         };
-        let plain = |a: &AtomicU64| [(String::new(), get(a))];
-        metric(
+        let one = |a: &AtomicU64| [(String::new(), get(a).to_string())];
+        let labelled = |label: &str, values: &mut dyn Iterator<Item = (String, &AtomicU64)>| {
+            values
+                .map(|(v, n)| (format!("{{{label}=\"{v}\"}}"), get(n).to_string()))
+                .collect::<Vec<_>>()
+        };
+        family(
             "tickstream_clients_connected",
             "gauge",
             "Open stream connections.",
-            &plain(&self.clients_connected),
+            &one(&self.clients_connected),
         );
-        metric(
+        family(
             "tickstream_connections_total",
             "counter",
             "Stream connections accepted.",
-            &plain(&self.connections_total),
+            &one(&self.connections_total),
         );
-        let rejected: Vec<(String, u64)> = ERROR_STATUSES
-            .iter()
-            .zip(&self.rejected)
-            .map(|(status, n)| (format!("{{status=\"{status}\"}}"), get(n)))
-            .collect();
-        metric(
+        let statuses = Status::ERRORS.iter().map(|s| s.code().to_string());
+        family(
             "tickstream_requests_rejected_total",
             "counter",
             "Error answers (4xx and 5xx), by status.",
-            &rejected,
+            &labelled("status", &mut statuses.zip(&self.rejected)),
         );
-        let disconnects: Vec<(String, u64)> = DisconnectReason::ALL
-            .iter()
-            .zip(&self.disconnects)
-            .map(|(reason, n)| (format!("{{reason=\"{}\"}}", reason.as_str()), get(n)))
-            .collect();
-        metric(
+        let reasons = DisconnectReason::ALL.iter().map(|r| r.as_str().to_string());
+        family(
             "tickstream_disconnects_total",
             "counter",
             "Stream connections ended, by reason.",
-            &disconnects,
+            &labelled("reason", &mut reasons.zip(&self.disconnects)),
         );
-        metric(
-            "tickstream_events_published_total",
+        for (name, help, value) in [
+            (
+                "tickstream_events_published_total",
+                "Events from the feed.",
+                &self.events_published,
+            ),
+            (
+                "tickstream_events_sent_total",
+                "Events written to clients.",
+                &self.events_sent,
+            ),
+            (
+                "tickstream_bytes_sent_total",
+                "Bytes of event streams written to clients.",
+                &self.bytes_sent,
+            ),
+            (
+                "tickstream_feed_lines_rejected_total",
+                "Stdin feed lines or stream entries skipped as invalid.",
+                &self.feed_lines_rejected,
+            ),
+        ] {
+            family(name, "counter", help, &one(value));
+        }
+        family(
+            "tickstream_feed_up",
+            "gauge",
+            "1 while the feed produces or is connected, else 0.",
+            &one(&self.feed_up),
+        );
+        family(
+            "tickstream_feed_reconnects_total",
             "counter",
-            "Events from the feed.",
-            &plain(&self.events_published),
+            "Connects of the redis feed after its first successful one.",
+            &one(&self.feed_reconnects),
         );
-        metric(
-            "tickstream_events_sent_total",
-            "counter",
-            "Events written to clients.",
-            &plain(&self.events_sent),
+        let bounds = LAG_BUCKETS
+            .iter()
+            .map(|b| b.to_string())
+            .chain(["+Inf".into()]);
+        let mut lag = labelled("le", &mut bounds.zip(&self.lag_buckets));
+        for (suffix, _) in &mut lag {
+            suffix.insert_str(0, "_bucket");
+        }
+        let sum = get(&self.lag_sum_nanos) as f64 / 1e9;
+        lag.push(("_sum".into(), sum.to_string()));
+        lag.push((
+            "_count".into(),
+            get(&self.lag_buckets[LAG_BUCKETS.len()]).to_string(),
+        ));
+        family(
+            "tickstream_delivery_lag_seconds",
+            "histogram",
+            "Time from the publish of the oldest event in a write of live events to the write's end.",
+            &lag,
         );
-        metric(
-            "tickstream_bytes_sent_total",
-            "counter",
-            "Bytes of event streams written to clients.",
-            &plain(&self.bytes_sent),
-        );
-        metric(
-            "tickstream_feed_lines_rejected_total",
-            "counter",
-            "Stdin feed lines skipped as invalid.",
-            &plain(&self.feed_lines_rejected),
-        );
-        metric(
+        family(
             "process_start_time_seconds",
             "gauge",
             "Start time of the process since the Unix epoch in seconds.",
-            &plain(&self.start_time_seconds),
+            &one(&self.start_time_seconds),
         );
         out
     }
@@ -197,13 +253,15 @@ mod tests {
     #[test]
     fn exposition_bytes() {
         let m = Metrics::new(1_764_028_800);
-        assert!(m.try_connect(2));
-        assert!(m.try_connect(2));
-        assert!(!m.try_connect(2), "the cap holds");
-        m.disconnect(DisconnectReason::Slow);
-        m.rejected(404);
-        m.rejected(404);
-        m.rejected(999);
+        m.connected();
+        m.connected();
+        m.disconnected(DisconnectReason::Slow);
+        m.rejected(Status::NotFound);
+        m.rejected(Status::NotFound);
+        m.rejected(Status::Ok);
+        m.delivered_after(Duration::from_micros(700));
+        m.delivered_after(Duration::from_millis(20));
+        m.set_feed_up(true);
         m.published(5);
         m.sent(3, 300);
         m.sent(0, 13);
@@ -241,9 +299,34 @@ tickstream_events_sent_total 3
 # HELP tickstream_bytes_sent_total Bytes of event streams written to clients.
 # TYPE tickstream_bytes_sent_total counter
 tickstream_bytes_sent_total 313
-# HELP tickstream_feed_lines_rejected_total Stdin feed lines skipped as invalid.
+# HELP tickstream_feed_lines_rejected_total Stdin feed lines or stream entries skipped as invalid.
 # TYPE tickstream_feed_lines_rejected_total counter
 tickstream_feed_lines_rejected_total 1
+# HELP tickstream_feed_up 1 while the feed produces or is connected, else 0.
+# TYPE tickstream_feed_up gauge
+tickstream_feed_up 1
+# HELP tickstream_feed_reconnects_total Connects of the redis feed after its first successful one.
+# TYPE tickstream_feed_reconnects_total counter
+tickstream_feed_reconnects_total 0
+# HELP tickstream_delivery_lag_seconds Time from the publish of the oldest event in a write of live events to the write's end.
+# TYPE tickstream_delivery_lag_seconds histogram
+tickstream_delivery_lag_seconds_bucket{le=\"0.0005\"} 0
+tickstream_delivery_lag_seconds_bucket{le=\"0.001\"} 1
+tickstream_delivery_lag_seconds_bucket{le=\"0.0025\"} 1
+tickstream_delivery_lag_seconds_bucket{le=\"0.005\"} 1
+tickstream_delivery_lag_seconds_bucket{le=\"0.01\"} 1
+tickstream_delivery_lag_seconds_bucket{le=\"0.025\"} 2
+tickstream_delivery_lag_seconds_bucket{le=\"0.05\"} 2
+tickstream_delivery_lag_seconds_bucket{le=\"0.1\"} 2
+tickstream_delivery_lag_seconds_bucket{le=\"0.25\"} 2
+tickstream_delivery_lag_seconds_bucket{le=\"0.5\"} 2
+tickstream_delivery_lag_seconds_bucket{le=\"1\"} 2
+tickstream_delivery_lag_seconds_bucket{le=\"2.5\"} 2
+tickstream_delivery_lag_seconds_bucket{le=\"5\"} 2
+tickstream_delivery_lag_seconds_bucket{le=\"10\"} 2
+tickstream_delivery_lag_seconds_bucket{le=\"+Inf\"} 2
+tickstream_delivery_lag_seconds_sum 0.0207
+tickstream_delivery_lag_seconds_count 2
 # HELP process_start_time_seconds Start time of the process since the Unix epoch in seconds.
 # TYPE process_start_time_seconds gauge
 process_start_time_seconds 1764028800

@@ -9,6 +9,8 @@
 
 use std::io::Write as _;
 
+use crate::symbol::Symbol;
+
 /// The comment frame sent after `--heartbeat` of silence.
 pub const HEARTBEAT: &[u8] = b": heartbeat\n\n";
 
@@ -20,19 +22,20 @@ pub const HEARTBEAT: &[u8] = b": heartbeat\n\n";
 ///
 /// ```
 ///
-/// `symbol` must satisfy [`crate::config::is_valid_symbol`] (nothing in it
-/// needs JSON escaping) and `price` must be a JSON number without exponent.
+/// A [`Symbol`] needs no JSON escaping; `price` must be a JSON number
+/// without exponent.
 ///
 /// ```
+/// use tickstream::symbol::Symbol;
+/// let btc = Symbol::parse(b"BTC").unwrap();
 /// let mut frame = Vec::new();
-/// tickstream::sse::push_event(&mut frame, 42, "BTC", "64123.17", 1764028800123);
+/// tickstream::sse::push_event(&mut frame, 42, &btc, "64123.17", 1764028800123);
 /// assert_eq!(
 ///     frame,
 ///     b"id: 42\ndata: {\"symbol\":\"BTC\",\"price\":64123.17,\"ts\":1764028800123}\n\n"
 /// );
 /// ```
-pub fn push_event(buf: &mut Vec<u8>, id: u64, symbol: &str, price: &str, ts_ms: u64) {
-    debug_assert!(crate::config::is_valid_symbol(symbol.as_bytes()));
+pub fn push_event(buf: &mut Vec<u8>, id: u64, symbol: &Symbol, price: &str, ts_ms: u64) {
     debug_assert!(price.bytes().all(|b| b.is_ascii_digit() || b == b'.'));
     let _ = write!(
         buf,
@@ -62,12 +65,19 @@ mod tests {
     #[test]
     fn event_frame_bytes() {
         let mut buf = Vec::new();
-        push_event(&mut buf, 1764028800123456, "BTC", "64123.17", 1764028800123);
+        let sym = |s: &str| Symbol::parse(s.as_bytes()).unwrap();
+        push_event(
+            &mut buf,
+            1764028800123456,
+            &sym("BTC"),
+            "64123.17",
+            1764028800123,
+        );
         assert_eq!(
             buf,
             b"id: 1764028800123456\ndata: {\"symbol\":\"BTC\",\"price\":64123.17,\"ts\":1764028800123}\n\n"
         );
-        push_event(&mut buf, 7, "X.Y_Z-1", "0.5", 0);
+        push_event(&mut buf, 7, &sym("X.Y_Z-1"), "0.5", 0);
         assert!(buf.ends_with(b"id: 7\ndata: {\"symbol\":\"X.Y_Z-1\",\"price\":0.5,\"ts\":0}\n\n"));
     }
 

@@ -20,30 +20,46 @@
 //!   ends the process with SIGSEGV, only without std's message.
 //! - **Reading the limit above**, to keep the thread count within it
 //!   ([`thread_budget`]), needs no `unsafe` but belongs with it.
+//!
+//! The signal numbers and `/proc` are Linux's: elsewhere each function is a
+//! plain fallback (std's backlog, std's signal stacks, no mapping limit).
 #![allow(unsafe_code)]
 
 use std::io;
 use std::net::TcpListener;
-use std::os::fd::AsRawFd;
-use std::os::raw::c_int;
-use std::os::unix::process::CommandExt;
-use std::process::Command;
+
+#[cfg(target_os = "linux")]
+use std::{os::fd::AsRawFd, os::raw::c_int, os::unix::process::CommandExt, process::Command};
 
 /// The backlog asked for; the kernel lowers it to `net.core.somaxconn`
 /// (4096 by default since Linux 5.4).
+#[cfg(target_os = "linux")]
 pub const LISTEN_BACKLOG: c_int = 65_535;
 
+#[cfg(target_os = "linux")]
 const SIGBUS: c_int = 7;
+#[cfg(target_os = "linux")]
 const SIGSEGV: c_int = 11;
+#[cfg(target_os = "linux")]
 const SIG_DFL: usize = 0;
+#[cfg(target_os = "linux")]
 const SIG_IGN: usize = 1;
 
+#[cfg(target_os = "linux")]
 extern "C" {
     fn listen(fd: c_int, backlog: c_int) -> c_int;
     fn signal(signum: c_int, handler: usize) -> usize;
 }
 
+/// Sets the accept queue of a listening socket to [`LISTEN_BACKLOG`]
+/// (elsewhere than Linux: keeps std's).
+#[cfg(not(target_os = "linux"))]
+pub fn widen_backlog(_listener: &TcpListener) -> io::Result<()> {
+    Ok(())
+}
+
 /// Sets the accept queue of a listening socket to [`LISTEN_BACKLOG`].
+#[cfg(target_os = "linux")]
 pub fn widen_backlog(listener: &TcpListener) -> io::Result<()> {
     // SAFETY: listen(2) takes a descriptor and an integer and touches no
     // memory of ours; the descriptor stays open while `listener` is borrowed.
@@ -55,14 +71,21 @@ pub fn widen_backlog(listener: &TcpListener) -> io::Result<()> {
     }
 }
 
+/// Elsewhere than Linux threads keep their signal stacks: `false`.
+#[cfg(not(target_os = "linux"))]
+pub fn drop_signal_stacks() -> bool {
+    false
+}
+
 /// Makes sure threads spawned from now on get no alternate signal stack:
-/// on the first start, re-executes the program with `args` and with SIGSEGV
-/// and SIGBUS ignored (this call then never returns); on the second, when
-/// both arrive ignored, restores their default dispositions and returns
-/// `true`. Returns `false` if the program could not be re-executed (threads
-/// then keep their signal stacks). Call it before any other thread exists
-/// and before any file is opened.
-pub fn drop_signal_stacks(args: &[String]) -> bool {
+/// on the first start, re-executes the program with its own arguments and
+/// with SIGSEGV and SIGBUS ignored (this call then never returns); on the
+/// second, when both arrive ignored, restores their default dispositions
+/// and returns `true`. Returns `false` if the program could not be
+/// re-executed (threads then keep their signal stacks). Call it from
+/// `main`, before any other thread exists and before any file is opened.
+#[cfg(target_os = "linux")]
+pub fn drop_signal_stacks() -> bool {
     // SAFETY: signal(2) with SIG_IGN or SIG_DFL installs no code and touches
     // no memory of ours; no other thread exists yet to race with.
     let (segv, bus) = unsafe { (signal(SIGSEGV, SIG_IGN), signal(SIGBUS, SIG_IGN)) };
@@ -72,7 +95,9 @@ pub fn drop_signal_stacks(args: &[String]) -> bool {
     if !dropped {
         if let Ok(program) = std::env::current_exe() {
             // Only returns if the exec failed.
-            let _ = Command::new(program).args(args).exec();
+            let _ = Command::new(program)
+                .args(std::env::args_os().skip(1))
+                .exec();
         }
     }
     // Re-executed, or the exec failed: either way, back to the defaults.
@@ -101,6 +126,9 @@ const RESERVED_MAPPINGS: usize = 4096;
 /// `/proc`, 65,530 if unreadable). Past it a new mapping would fail, and
 /// std aborts the process when a thread's or an allocation's mapping fails.
 pub fn thread_budget(mappings_per_thread: usize) -> usize {
+    if cfg!(not(target_os = "linux")) {
+        return usize::MAX;
+    }
     let max_map_count = std::fs::read_to_string("/proc/sys/vm/max_map_count")
         .ok()
         .and_then(|s| s.trim().parse::<usize>().ok())

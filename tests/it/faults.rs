@@ -209,7 +209,7 @@ enum Expect {
 fn expected_answer(sent: &[u8]) -> Expect {
     let seen = &sent[..sent.len().min(MAX_HEAD_BYTES)];
     match parse_head(seen) {
-        Err(reject) => Expect::Status(reject.status()),
+        Err(reject) => Expect::Status(reject.status().code()),
         Ok(Parsed::Partial) if seen.len() >= MAX_HEAD_BYTES => Expect::Status(431),
         Ok(Parsed::Partial) => Expect::NoAnswer,
         Ok(Parsed::Complete(_)) => Expect::Routed,

@@ -1,0 +1,92 @@
+//! The rule for a price that comes from outside (a stdin line's fields):
+//! a valid [`Symbol`], a plain positive decimal price written as given less
+//! its leading zeros, and an optional timestamp in whole milliseconds.
+
+use crate::hub::Price;
+use crate::symbol::Symbol;
+
+/// Why an entry was skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryError {
+    /// Longer than the stdin feed's line limit.
+    TooLong,
+    /// Not two or three fields.
+    Fields,
+    /// The symbol breaks the symbol rule.
+    Symbol,
+    /// The price is not a plain positive decimal number.
+    Price,
+    /// The timestamp is not a whole number of milliseconds.
+    Timestamp,
+}
+
+impl std::fmt::Display for EntryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EntryError::TooLong => write!(
+                f,
+                "longer than {} bytes",
+                crate::feed::stdin::MAX_LINE_BYTES
+            ),
+            EntryError::Fields => f.write_str("expected SYMBOL PRICE [TS_MS]"),
+            EntryError::Symbol => write!(
+                f,
+                "symbol must be 1 to {} of A-Z 0-9 . _ -",
+                crate::symbol::MAX_SYMBOL_LEN
+            ),
+            EntryError::Price => f.write_str(
+                "price must be digits with an optional fraction, greater than zero and finite",
+            ),
+            EntryError::Timestamp => {
+                f.write_str("timestamp must be whole milliseconds since the epoch")
+            }
+        }
+    }
+}
+
+impl std::error::Error for EntryError {}
+
+/// Checks one entry's fields; `now_ms` stamps it when it has no timestamp.
+pub fn parse_entry(
+    symbol: &[u8],
+    price: &[u8],
+    ts: Option<&[u8]>,
+    now_ms: impl FnOnce() -> u64,
+) -> Result<Price, EntryError> {
+    let symbol = Symbol::parse(symbol).map_err(|_| EntryError::Symbol)?;
+    let price = normalize_price(price).ok_or(EntryError::Price)?;
+    let ts_ms = match ts {
+        None => now_ms(),
+        Some(ts) if !ts.is_empty() && ts.iter().all(u8::is_ascii_digit) => std::str::from_utf8(ts)
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .ok_or(EntryError::Timestamp)?,
+        Some(_) => return Err(EntryError::Timestamp),
+    };
+    Ok(Price {
+        symbol,
+        price,
+        ts_ms,
+    })
+}
+
+/// `DIGITS [ "." DIGITS ]`, greater than zero and finite as a double; returns
+/// it without leading zeros (one stays before the point).
+fn normalize_price(text: &[u8]) -> Option<String> {
+    let (int, frac) = match text.iter().position(|b| *b == b'.') {
+        Some(dot) => (&text[..dot], Some(&text[dot + 1..])),
+        None => (text, None),
+    };
+    let digits = |d: &[u8]| !d.is_empty() && d.iter().all(u8::is_ascii_digit);
+    if !digits(int) || !frac.is_none_or(digits) {
+        return None;
+    }
+    let zeros = int
+        .iter()
+        .take_while(|b| **b == b'0')
+        .count()
+        .min(int.len() - 1);
+    let text = std::str::from_utf8(&text[zeros..]).ok()?;
+    let value: f64 = text.parse().ok()?;
+    (value > 0.0 && value.is_finite()).then(|| text.to_string())
+}

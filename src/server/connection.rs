@@ -1,0 +1,150 @@
+//! One connection's life on its own thread: read the request head (bounded
+//! in bytes by the parser's limits and in time by `--header-timeout` from
+//! the connect), route it, then either write a complete answer and close,
+//! or hand the socket to [`crate::server::stream`].
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::http::{self, Method, Parsed, Reject, Request, Response, Status};
+use crate::server::gate::Pass;
+use crate::server::routes::{self, Route};
+use crate::server::{stream, Shared};
+
+/// First size of the buffer a head is read into; it grows to
+/// [`http::MAX_HEAD_BYTES`] only for large heads.
+const HEAD_BUFFER_START_BYTES: usize = 1024;
+/// After an answer, how long and how much of the rest of the request is
+/// read and dropped before closing, so the answer is not lost to a TCP
+/// reset (RFC 9112 §9.6).
+const LINGER_TIME: Duration = Duration::from_secs(1);
+const LINGER_BYTES: usize = 64 * 1024;
+
+/// A connection thread: read the head, then answer it. `pending` is the
+/// place among the connections still sending heads, given back once the
+/// head is read.
+pub fn handle(
+    stream: TcpStream,
+    peer: SocketAddr,
+    connected_at: Instant,
+    pending: Pass,
+    shared: &Shared,
+) {
+    let deadline = connected_at + shared.config.header_timeout;
+    let head = read_head(&stream, deadline);
+    drop(pending);
+    match head {
+        Ok(Some(request)) => answer(stream, peer, &request, shared),
+        Ok(None) => {} // The client left before finishing its head.
+        Err(reject) => respond(&stream, reject.response(), false, shared),
+    }
+}
+
+/// The error a socket read or write gives when its timeout
+/// (`SO_RCVTIMEO` / `SO_SNDTIMEO`) runs out.
+pub fn timed_out(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// Reads until the head is complete, a limit is passed, the deadline
+/// passes, or the client goes away (`Ok(None)`).
+fn read_head(mut stream: &TcpStream, deadline: Instant) -> Result<Option<Request>, Reject> {
+    let mut buf = vec![0; HEAD_BUFFER_START_BYTES];
+    let mut len = 0;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return Err(Reject::Timeout);
+        }
+        if len == buf.len() {
+            buf.resize((2 * len).min(http::MAX_HEAD_BYTES), 0);
+        }
+        let n = match stream.read(&mut buf[len..]) {
+            Ok(0) => return Ok(None),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if timed_out(&e) => return Err(Reject::Timeout),
+            Err(_) => return Ok(None),
+        };
+        let new_line = buf[len..len + n].contains(&b'\n');
+        len += n;
+        if new_line || len > http::MAX_REQUEST_LINE_BYTES + 1 {
+            match http::parse_head(&buf[..len])? {
+                Parsed::Complete(request) => return Ok(Some(request)),
+                // A full buffer the parser still calls Partial (only leading
+                // empty lines can do that) is too large all the same.
+                Parsed::Partial if len >= http::MAX_HEAD_BYTES => return Err(Reject::HeadTooLarge),
+                Parsed::Partial => {}
+            }
+        }
+    }
+}
+
+/// Answers a complete request.
+fn answer(stream: TcpStream, peer: SocketAddr, request: &Request, shared: &Shared) {
+    let head_only = request.method == Method::Head;
+    let response = match routes::route(request, &shared.config) {
+        Route::Stream(params) => return stream::serve(stream, peer, request, params, shared),
+        Route::Answer(response) => response,
+        Route::Health if shared.metrics.feed_up() => {
+            Response::new(Status::Ok, http::TEXT_PLAIN, "ok\n")
+        }
+        Route::Health => Response::error(
+            Status::ServiceUnavailable,
+            routes::feed_down(&shared.config),
+        ),
+        Route::Metrics => Response::new(
+            Status::Ok,
+            "text/plain; version=0.0.4; charset=utf-8",
+            shared.metrics.render(),
+        ),
+    };
+    respond(&stream, response, head_only, shared)
+}
+
+/// The bytes of a response's head (and body, unless `head_only`), with the
+/// CORS header every answer carries: the one place it is added.
+pub fn to_bytes(mut response: Response, head_only: bool, shared: &Shared) -> Vec<u8> {
+    if let Some(origin) = &shared.config.cors_origin {
+        response = response.with_header("Access-Control-Allow-Origin", origin.clone());
+    }
+    response.to_bytes(head_only, SystemTime::now())
+}
+
+/// Writes a complete response (counting error answers) and closes.
+pub fn respond(stream: &TcpStream, response: Response, head_only: bool, shared: &Shared) {
+    if response.status.is_error() {
+        shared.metrics.rejected(response.status);
+    }
+    let _ = stream.set_write_timeout(Some(shared.config.write_timeout));
+    let mut writer = stream;
+    let _ = writer.write_all(&to_bytes(response, head_only, shared));
+    linger_close(stream);
+}
+
+/// Half-closes, then reads and drops what the client still sends, for a
+/// bounded time, so that closing does not reset the connection before the
+/// client has read the answer.
+pub fn linger_close(stream: &TcpStream) {
+    let _ = stream.shutdown(Shutdown::Write);
+    let until = Instant::now() + LINGER_TIME;
+    let mut drained = 0;
+    let mut scratch = [0u8; 512];
+    let mut reader = stream;
+    while drained < LINGER_BYTES {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
+        match reader.read(&mut scratch) {
+            Ok(0) => break,
+            Ok(n) => drained += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+}

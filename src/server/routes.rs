@@ -1,0 +1,255 @@
+//! Routing, pure: a parsed request and the configuration in, a [`Route`]
+//! out. No socket, no clock, no shared state, so one table test covers
+//! every path, method and query rule.
+
+use crate::config::{Config, FeedKind, MAX_SYMBOLS};
+use crate::http::{self, Method, Request, Response, Status, ALLOW};
+use crate::hub::Filter;
+use crate::sse;
+use crate::symbol::Symbol;
+
+/// The page served at `/`.
+const PAGE: &str = include_str!("../page.html");
+
+/// What a request asks for.
+#[derive(Debug, PartialEq)]
+pub enum Route {
+    /// The event stream (or, for HEAD, its head alone).
+    Stream(StreamParams),
+    /// `/healthz`: depends on the feed's state when answered.
+    Health,
+    /// `/metrics`: rendered when answered.
+    Metrics,
+    /// Any other answer, complete.
+    Answer(Response),
+}
+
+/// How a client wants its stream.
+#[derive(Debug, PartialEq)]
+pub struct StreamParams {
+    /// The symbols it asked for.
+    pub filter: Filter,
+    /// Where it resumes: the `Last-Event-ID` header, else `?lastEventId=`
+    /// (a browser resuming a URL that has the query sends the newer id in
+    /// the header).
+    pub last_event_id: Option<u64>,
+    /// HEAD: the head only, then close.
+    pub head_only: bool,
+}
+
+/// Routes a request.
+pub fn route(request: &Request, config: &Config) -> Route {
+    match (request.method, request.path.as_str()) {
+        (Method::Options, "/prices" | "/" | "/healthz" | "/metrics" | "*") => {
+            Route::Answer(preflight(config))
+        }
+        (_, "/prices") => match stream_params(request, config) {
+            Ok(params) => Route::Stream(params),
+            Err(response) => Route::Answer(response),
+        },
+        (_, "/") => Route::Answer(
+            Response::new(Status::Ok, "text/html; charset=utf-8", PAGE)
+                .with_header("Cache-Control", "no-cache"),
+        ),
+        (_, "/healthz") => Route::Health,
+        (_, "/metrics") => Route::Metrics,
+        _ => {
+            // The path is percent-decoded: escape it so the answer stays one
+            // short line whatever it holds.
+            let shown: String = request.path.escape_debug().take(200).collect();
+            Route::Answer(Response::error(
+                Status::NotFound,
+                &format!("no such path: {shown}"),
+            ))
+        }
+    }
+}
+
+/// What `/healthz` says while the feed is down.
+pub fn feed_down(config: &Config) -> &'static str {
+    match config.feed {
+        FeedKind::Sim | FeedKind::Stdin => "feed ended",
+    }
+}
+
+/// The 503 for a stream past `--max-clients`.
+pub fn too_many_clients(config: &Config) -> Response {
+    let limit = config.max_clients;
+    let retry_secs = config.retry.as_secs_f64().ceil().max(1.0);
+    Response::error(
+        Status::ServiceUnavailable,
+        &format!("too many clients (limit {limit}); retry later"),
+    )
+    .with_header("Retry-After", format!("{retry_secs}"))
+}
+
+fn preflight(config: &Config) -> Response {
+    let mut response =
+        Response::new(Status::NoContent, http::TEXT_PLAIN, "").with_header("Allow", ALLOW);
+    if config.cors_origin.is_some() {
+        response = response
+            .with_header("Access-Control-Allow-Methods", ALLOW)
+            .with_header(
+                "Access-Control-Allow-Headers",
+                "Last-Event-ID, Cache-Control",
+            )
+            .with_header("Access-Control-Max-Age", "86400");
+    }
+    response
+}
+
+/// Reads `?symbols=` and the last event id.
+fn stream_params(request: &Request, config: &Config) -> Result<StreamParams, Response> {
+    let mut symbols: Vec<Symbol> = Vec::new();
+    let mut query_id = None;
+    for (key, value) in http::query_pairs(&request.query) {
+        // The parser has already checked every escape.
+        let (key, value) = (key.unwrap_or_default(), value.unwrap_or_default());
+        match key.as_str() {
+            "symbols" => {
+                for symbol in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    let symbol = check_symbol(symbol, config)?;
+                    if !symbols.contains(&symbol) {
+                        symbols.push(symbol);
+                    }
+                }
+            }
+            "lastEventId" => query_id = sse::parse_last_event_id(&value),
+            _ => {}
+        }
+    }
+    if symbols.len() > MAX_SYMBOLS {
+        return Err(Response::error(
+            Status::BadRequest,
+            &format!("too many symbols: at most {MAX_SYMBOLS} per stream"),
+        ));
+    }
+    let header_id = request
+        .last_event_id
+        .as_deref()
+        .and_then(sse::parse_last_event_id);
+    Ok(StreamParams {
+        filter: Filter::only(symbols),
+        last_event_id: header_id.or(query_id),
+        head_only: request.method == Method::Head,
+    })
+}
+
+/// A symbol of a query: valid, and with the sim feed one it produces (the
+/// answer then names the valid ones).
+fn check_symbol(text: &str, config: &Config) -> Result<Symbol, Response> {
+    let sim = config.feed == FeedKind::Sim;
+    let valid = || {
+        let names: Vec<&str> = config.symbols.iter().map(Symbol::as_str).collect();
+        match sim {
+            true => format!("; valid symbols: {}", names.join(", ")),
+            false => String::new(),
+        }
+    };
+    let bad =
+        |problem: String| Response::error(Status::BadRequest, &format!("{problem}{}", valid()));
+    let symbol = Symbol::parse(text.as_bytes()).map_err(|e| bad(e.to_string()))?;
+    if sim && !config.symbols.contains(&symbol) {
+        return Err(bad(format!("unknown symbol {symbol}")));
+    }
+    Ok(symbol)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::{parse_head, Parsed};
+
+    fn request(head: &str) -> Request {
+        match parse_head(head.as_bytes()) {
+            Ok(Parsed::Complete(request)) => request,
+            other => panic!("{head:?}: {other:?}"),
+        }
+    }
+
+    /// A filter's symbols, sorted (a set's order is random).
+    fn names(filter: &Filter) -> String {
+        match filter {
+            Filter::All => "All".into(),
+            Filter::Only(set) => {
+                let mut names: Vec<&str> = set.iter().map(Symbol::as_str).collect();
+                names.sort_unstable();
+                names.join(",")
+            }
+        }
+    }
+
+    /// A route in one word and the status or detail that tells it apart.
+    fn describe(route: &Route) -> String {
+        match route {
+            Route::Stream(p) => format!(
+                "stream {} {:?}{}",
+                names(&p.filter),
+                p.last_event_id,
+                if p.head_only { " head" } else { "" }
+            ),
+            Route::Health => "health".into(),
+            Route::Metrics => "metrics".into(),
+            Route::Answer(r) => {
+                let body = String::from_utf8_lossy(&r.body);
+                format!("{} {}", r.status.code(), body.lines().next().unwrap_or(""))
+            }
+        }
+    }
+
+    #[test]
+    fn routing_table() {
+        let config = Config::default();
+        let stdin = Config {
+            feed: FeedKind::Stdin,
+            ..Config::default()
+        };
+        let only = |s: &[&str]| s.join(",");
+        let cases: Vec<(&Config, &str, String)> = vec![
+            (&config, "GET /prices HTTP/1.1\r\nHost: x\r\n\r\n", "stream All None".into()),
+            (&config, "HEAD /prices HTTP/1.1\r\nHost: x\r\n\r\n", "stream All None head".into()),
+            (&config, "GET /prices?symbols=btc,ETH,btc HTTP/1.0\r\n\r\n", format!("stream {} None", only(&["BTC", "ETH"]))),
+            (&config, "GET /prices?symbols=,, HTTP/1.0\r\n\r\n", "stream All None".into()),
+            (&config, "GET /prices?lastEventId=42 HTTP/1.0\r\n\r\n", "stream All Some(42)".into()),
+            (&config, "GET /prices?lastEventId=42 HTTP/1.0\r\nLast-Event-ID: 50\r\n\r\n", "stream All Some(50)".into()),
+            (&config, "GET /prices?lastEventId=x HTTP/1.0\r\nLast-Event-ID: y\r\n\r\n", "stream All None".into()),
+            (&config, "GET /prices?symbols=NOPE HTTP/1.0\r\n\r\n", "400 unknown symbol NOPE; valid symbols: BTC, ETH, SOL, XRP, DOGE".into()),
+            (&config, "GET /prices?symbols=a/b HTTP/1.0\r\n\r\n", "400 invalid symbol \"a/b\": 1 to 16 of A-Z 0-9 . _ -; valid symbols: BTC, ETH, SOL, XRP, DOGE".into()),
+            (&stdin, "GET /prices?symbols=nope HTTP/1.0\r\n\r\n", format!("stream {} None", only(&["NOPE"]))),
+            (&stdin, "GET /prices?symbols=a/b HTTP/1.0\r\n\r\n", "400 invalid symbol \"a/b\": 1 to 16 of A-Z 0-9 . _ -".into()),
+            (&config, "GET / HTTP/1.0\r\n\r\n", format!("200 {}", PAGE.lines().next().unwrap())),
+            (&config, "GET /healthz HTTP/1.0\r\n\r\n", "health".into()),
+            (&config, "HEAD /metrics HTTP/1.0\r\n\r\n", "metrics".into()),
+            (&config, "OPTIONS /prices HTTP/1.0\r\n\r\n", "204 ".into()),
+            (&config, "OPTIONS * HTTP/1.0\r\n\r\n", "204 ".into()),
+            (&config, "OPTIONS /nope HTTP/1.0\r\n\r\n", "404 no such path: /nope".into()),
+            (&config, "GET /a%0Ab HTTP/1.0\r\n\r\n", "404 no such path: /a\\nb".into()),
+        ];
+        for (config, head, expected) in cases {
+            assert_eq!(
+                describe(&route(&request(head), config)),
+                expected,
+                "{head:?}"
+            );
+        }
+        let many: Vec<String> = (0..=MAX_SYMBOLS).map(|n| format!("S{n}")).collect();
+        let head = format!("GET /prices?symbols={} HTTP/1.0\r\n\r\n", many.join(","));
+        assert_eq!(
+            describe(&route(&request(&head), &stdin)),
+            "400 too many symbols: at most 256 per stream"
+        );
+    }
+
+    #[test]
+    fn preflight_names_the_methods_only_with_cors() {
+        let with = preflight(&Config::default());
+        assert!(with
+            .headers
+            .contains(&("Access-Control-Allow-Methods", ALLOW.into())));
+        let without = preflight(&Config {
+            cors_origin: None,
+            ..Config::default()
+        });
+        assert_eq!(without.headers, [("Allow", ALLOW.to_string())]);
+    }
+}
