@@ -13,6 +13,7 @@ use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use crate::sse::IdForm;
 use crate::symbol::Symbol;
 
 /// Which source of prices feeds the hub.
@@ -22,6 +23,15 @@ pub enum FeedKind {
     Sim,
     /// One event per `SYMBOL PRICE [TS_MS]` line on standard input.
     Stdin,
+}
+
+impl FeedKind {
+    /// How this feed's events are named.
+    pub fn id_form(self) -> IdForm {
+        match self {
+            FeedKind::Sim | FeedKind::Stdin => IdForm::Counter,
+        }
+    }
 }
 
 /// Everything the server can be told, with the SPEC's defaults.

@@ -1,36 +1,42 @@
-//! The hub: gives each event its id, encodes it once, keeps the history for
-//! resume, and fans each tick out to every subscriber's bounded queue.
+//! The hub: names each event (or takes the feed's name for it), encodes it
+//! once per dialect, keeps the history for resume and the newest event of
+//! each symbol, and fans each tick out to the subscribers.
 //!
-//! One mutex guards the id counter, the history and the subscriber list, so
-//! a subscriber's catch-up (read from the history) and its first live tick
-//! are taken on the same side of every publish: no gap, no duplicate at the
-//! seam. Publishing never waits for a client: a full queue drops that
-//! subscriber (its connection ends as `slow`), a closed one is forgotten.
-//! The hub never touches a socket.
+//! One mutex guards the ids, the history, the newest events and the
+//! subscriber list, so a subscriber's catch-up (read from the history) and
+//! its first live tick are taken on the same side of every publish: no gap,
+//! no duplicate at the seam. The hub never touches a socket and never waits
+//! for a client.
 //!
-//! Each queue is an `std::sync::mpsc` channel bounded by a count the hub
-//! keeps (`--client-queue` ticks). The list-flavour channel allocates its
-//! slots 31 at a time as they fill, where `sync_channel(256)` would touch
-//! 4 KiB per client up front. The receiving thread sleeps in
+//! Each live subscriber's queue is an `std::sync::mpsc` channel, bounded by
+//! a count the hub keeps (`--client-queue` ticks): the hub `send`s only
+//! while the count is under the bound, and drops a subscriber whose queue is
+//! full (its connection ends as `slow`). The list-flavour channel allocates
+//! its slots 31 at a time as they fill, where `sync_channel(256)` would
+//! touch 4 KiB per client up front. The receiving thread sleeps in
 //! `thread::park_timeout` and the hub unparks it after each send: a blocking
 //! `recv` would first spin and `sched_yield` on every wake-up, which costs
 //! more CPU than the write it waits for (BENCHMARKS.md has both figures).
+//!
+//! A conflated (`?throttle=`) subscriber has no queue at all: it reads the
+//! newest event of each symbol when its period is up, and the hub only
+//! wakes it when it asked to be woken (it found nothing new).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::marker::PhantomData;
-use std::ops::Range;
+use std::ops::{Bound, Range};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
-use crate::sse;
+use crate::sse::{self, Dialect, EventId, IdForm};
 use crate::symbol::Symbol;
 
-/// Most symbols whose latest event is kept for new clients' snapshots; past
-/// it the symbol updated longest ago is forgotten (a stdin feed may name
-/// any number of symbols, memory must not grow with them).
+/// Most symbols whose newest event is kept for snapshots and conflated
+/// streams; past it the symbol updated longest ago is forgotten (a stdin
+/// feed may name any number of symbols, memory must not grow with them).
 pub const MAX_SNAPSHOT_SYMBOLS: usize = 1024;
 
 /// One price as a feed produces it, before it has an id.
@@ -44,10 +50,12 @@ pub struct Price {
     pub ts_ms: u64,
 }
 
-/// The events of one publish, encoded once, shared by every client.
+/// The events of one publish, encoded once per dialect, shared by every
+/// client.
 #[derive(Debug)]
 pub struct Tick {
-    bytes: Box<[u8]>,
+    prices: Box<[u8]>,
+    article: Box<[u8]>,
     events: Box<[Event]>,
     /// When the hub published it (for `tickstream_delivery_lag_seconds`).
     published: Instant,
@@ -55,41 +63,39 @@ pub struct Tick {
 
 #[derive(Debug)]
 struct Event {
-    id: u64,
+    id: EventId,
     symbol: Symbol,
-    /// End of this event's frame in `Tick::bytes`; it starts where the
-    /// previous one ends.
-    end: usize,
+    /// End of this event's frame in `Tick::prices` and `Tick::article`;
+    /// it starts where the previous one ends.
+    ends: [usize; 2],
 }
 
 impl Tick {
-    /// Numbers and encodes `prices`, the first with `first_id`.
-    fn encode(prices: &[Price], first_id: u64) -> Tick {
-        let mut bytes = Vec::with_capacity(prices.len() * 96);
-        let mut events = Vec::with_capacity(prices.len());
-        for (id, price) in (first_id..).zip(prices) {
-            sse::push_event(&mut bytes, id, &price.symbol, &price.price, price.ts_ms);
-            events.push(Event {
-                id,
+    fn encode(events: &[(EventId, &Price)]) -> Tick {
+        let mut prices = Vec::with_capacity(events.len() * 96);
+        let mut article = Vec::with_capacity(events.len() * 64);
+        let mut encoded = Vec::with_capacity(events.len());
+        for (id, price) in events {
+            let (symbol, text, ts) = (&price.symbol, &price.price, price.ts_ms);
+            sse::push_event(&mut prices, Dialect::Prices, *id, symbol, text, ts);
+            sse::push_event(&mut article, Dialect::Article, *id, symbol, text, ts);
+            encoded.push(Event {
+                id: *id,
                 symbol: price.symbol.clone(),
-                end: bytes.len(),
+                ends: [prices.len(), article.len()],
             });
         }
         Tick {
-            bytes: bytes.into(),
-            events: events.into(),
+            prices: prices.into(),
+            article: article.into(),
+            events: encoded.into(),
             published: Instant::now(),
         }
     }
 
-    /// When the hub published this tick.
-    pub fn published(&self) -> Instant {
-        self.published
-    }
-
-    /// Every frame of the tick, in id order.
+    /// Every frame of the tick in `/prices` framing, in id order.
     pub fn bytes(&self) -> &[u8] {
-        &self.bytes
+        &self.prices
     }
 
     /// Number of events in the tick.
@@ -102,31 +108,49 @@ impl Tick {
         self.events.is_empty()
     }
 
-    fn first_id(&self) -> u64 {
+    /// When the hub published this tick.
+    pub fn published(&self) -> Instant {
+        self.published
+    }
+
+    fn first_id(&self) -> EventId {
         self.events[0].id
     }
 
-    fn last_id(&self) -> u64 {
+    fn last_id(&self) -> EventId {
         self.events[self.events.len() - 1].id
     }
 
-    /// Appends the frames of the events in `range` that pass `filter`;
+    /// Appends the frames of the events in `range` that `selection` takes;
     /// returns how many it appended.
-    pub fn append_to(&self, buf: &mut Vec<u8>, range: Range<usize>, filter: &Filter) -> usize {
+    pub fn append_to(
+        &self,
+        buf: &mut Vec<u8>,
+        range: Range<usize>,
+        selection: &Selection,
+    ) -> usize {
+        let (bytes, which) = match selection.dialect {
+            Dialect::Prices => (&self.prices, 0),
+            Dialect::Article => (&self.article, 1),
+        };
         let mut appended = 0;
         for i in range {
             let event = &self.events[i];
-            if filter.matches(&event.symbol) {
-                let start = if i == 0 { 0 } else { self.events[i - 1].end };
-                buf.extend_from_slice(&self.bytes[start..event.end]);
+            if selection.takes(event) {
+                let start = if i == 0 {
+                    0
+                } else {
+                    self.events[i - 1].ends[which]
+                };
+                buf.extend_from_slice(&bytes[start..event.ends[which]]);
                 appended += 1;
             }
         }
         appended
     }
 
-    fn any_match(&self, filter: &Filter) -> bool {
-        self.events.iter().any(|e| filter.matches(&e.symbol))
+    fn any_taken(&self, selection: &Selection) -> bool {
+        self.events.iter().any(|e| selection.takes(e))
     }
 }
 
@@ -160,6 +184,32 @@ impl Filter {
     }
 }
 
+/// What one client takes of each tick, and how it is framed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    /// Its symbols.
+    pub filter: Filter,
+    /// Events at or below this id are never sent (a redis-fed stream
+    /// resumed from it: a failover must not repeat an event).
+    pub floor: Option<EventId>,
+    /// Its framing.
+    pub dialect: Dialect,
+}
+
+impl Selection {
+    fn takes(&self, event: &Event) -> bool {
+        self.floor.is_none_or(|floor| event.id > floor) && self.filter.matches(&event.symbol)
+    }
+
+    /// True if this client takes all of `tick` in `/prices` framing, so
+    /// [`Tick::bytes`] can be written as it is.
+    pub fn takes_whole(&self, tick: &Tick) -> bool {
+        self.dialect == Dialect::Prices
+            && self.filter == Filter::All
+            && self.floor.is_none_or(|floor| tick.first_id() > floor)
+    }
+}
+
 /// Some events of one tick, in id order: a piece of a catch-up.
 #[derive(Debug, Clone)]
 pub struct EventRun {
@@ -170,9 +220,20 @@ pub struct EventRun {
 }
 
 impl EventRun {
-    fn first_id(&self) -> u64 {
+    fn first_id(&self) -> EventId {
         self.tick.events[self.events.start].id
     }
+}
+
+/// What a client asks the hub for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wants {
+    /// Its symbols and framing (`floor` is set by the hub).
+    pub selection: Selection,
+    /// Where it resumes, if it does.
+    pub last_event_id: Option<EventId>,
+    /// A conflated stream: no queue; it reads [`Subscription::newest_since`].
+    pub conflated: bool,
 }
 
 /// What a subscriber finds when it looks at its queue.
@@ -187,13 +248,17 @@ pub enum Next {
 }
 
 /// A client's view of the hub: the catch-up to write first, then the live
-/// ticks. It stays on the thread that subscribed, the one the hub wakes
-/// (it is not `Send`). Dropping it unsubscribes.
+/// ticks (or, conflated, the newest events). It stays on the thread that
+/// subscribed, the one the hub wakes (it is not `Send`). Dropping it
+/// unsubscribes.
 pub struct Subscription {
     /// Retained events to send before any live tick, oldest first.
     pub catch_up: Vec<EventRun>,
-    /// The symbols this client asked for.
-    pub filter: Arc<Filter>,
+    /// What this client takes.
+    pub selection: Arc<Selection>,
+    /// Conflated only: the newest id this client has been given (or its
+    /// resume point); [`Subscription::newest_since`] looks past it.
+    pub cursor: Option<EventId>,
     ticks: Receiver<Arc<Tick>>,
     inbox: Arc<Inbox>,
     key: u64,
@@ -238,6 +303,19 @@ impl Subscription {
             thread::park_timeout(left);
         }
     }
+
+    /// Conflated: the newest event of each selected symbol whose id is past
+    /// the cursor, in id order, moving the cursor past them. If there is
+    /// none, asks the hub to wake this thread at the next such event.
+    pub fn newest_since(&mut self) -> Vec<EventRun> {
+        let state = self.hub.lock();
+        let runs = newest_since(&state, self.cursor, &self.selection);
+        match runs.last() {
+            Some(run) => self.cursor = Some(run.first_id()),
+            None => self.inbox.armed.store(true, Ordering::Relaxed),
+        }
+        runs
+    }
 }
 
 impl Drop for Subscription {
@@ -252,52 +330,68 @@ struct Inbox {
     queued: AtomicUsize,
     /// Set when the hub dropped the subscriber for a full queue.
     dropped_slow: AtomicBool,
-    /// The thread to wake after a send.
+    /// Conflated: set when the subscriber wants a wake-up at the next event.
+    armed: AtomicBool,
+    /// The thread to wake.
     reader: Thread,
 }
 
 struct Subscriber {
     key: u64,
-    queue: Sender<Arc<Tick>>,
-    filter: Arc<Filter>,
+    /// `None` for a conflated subscriber.
+    queue: Option<Sender<Arc<Tick>>>,
+    selection: Arc<Selection>,
     inbox: Arc<Inbox>,
 }
 
 struct State {
-    next_id: u64,
+    /// The counter's next id (counter form only).
+    next_counter: u64,
+    /// The newest id published.
+    newest: Option<EventId>,
     next_key: u64,
     history: VecDeque<Arc<Tick>>,
     /// Events in `history` (it may hold up to one tick more than the limit).
     history_events: usize,
-    /// The latest event of each symbol, for snapshots.
+    /// The newest event of each symbol, and the same ordered by id.
     latest: HashMap<Symbol, EventRun>,
+    latest_by_id: BTreeMap<EventId, Symbol>,
     subscribers: Vec<Subscriber>,
 }
 
 /// The broadcast point between the feed and the connections.
 pub struct Hub {
     state: Mutex<State>,
+    form: IdForm,
     history_limit: usize,
     queue_len: usize,
 }
 
 impl Hub {
-    /// A hub whose first event gets `first_id`, keeping `history_limit`
-    /// events for resume and giving each client a queue of `queue_len`
-    /// ticks.
-    pub fn new(first_id: u64, history_limit: usize, queue_len: usize) -> Arc<Hub> {
+    /// A hub naming its events in `form` (a counter's first id is
+    /// `first_id`), keeping `history_limit` events for resume and giving
+    /// each live client a queue of `queue_len` ticks.
+    pub fn new(form: IdForm, first_id: u64, history_limit: usize, queue_len: usize) -> Arc<Hub> {
         Arc::new(Hub {
             state: Mutex::new(State {
-                next_id: first_id,
+                next_counter: first_id,
+                newest: None,
                 next_key: 0,
                 history: VecDeque::new(),
                 history_events: 0,
                 latest: HashMap::new(),
+                latest_by_id: BTreeMap::new(),
                 subscribers: Vec::new(),
             }),
+            form,
             history_limit,
             queue_len: queue_len.max(1),
         })
+    }
+
+    /// The form of this hub's ids.
+    pub fn form(&self) -> IdForm {
+        self.form
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -306,16 +400,42 @@ impl Hub {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Publishes `prices` as one tick; returns the number of events. The
-    /// caller never waits for a client.
+    /// Publishes `prices` as one tick, numbered by the counter; returns the
+    /// number of events. The caller never waits for a client.
     pub fn publish(&self, prices: &[Price]) -> usize {
-        if prices.is_empty() {
+        let mut state = self.lock();
+        let first = state.next_counter;
+        state.next_counter += prices.len() as u64;
+        let events: Vec<(EventId, &Price)> = (first..).map(EventId::counter).zip(prices).collect();
+        self.publish_locked(&mut state, &events)
+    }
+
+    /// Publishes events named by the feed (stream entry ids) as one tick,
+    /// skipping any at or below the newest id published (an entry read
+    /// twice across a reconnect); returns the number published.
+    pub fn publish_named(&self, events: &[(EventId, Price)]) -> usize {
+        let mut state = self.lock();
+        let mut newest = state.newest;
+        let fresh: Vec<(EventId, &Price)> = events
+            .iter()
+            .filter(|(id, _)| {
+                let fresh = newest.is_none_or(|n| *id > n);
+                if fresh {
+                    newest = Some(*id);
+                }
+                fresh
+            })
+            .map(|(id, price)| (*id, price))
+            .collect();
+        self.publish_locked(&mut state, &fresh)
+    }
+
+    fn publish_locked(&self, state: &mut State, events: &[(EventId, &Price)]) -> usize {
+        if events.is_empty() {
             return 0;
         }
-        let mut state = self.lock();
-        let tick = Arc::new(Tick::encode(prices, state.next_id));
-        state.next_id += prices.len() as u64;
-
+        let tick = Arc::new(Tick::encode(events));
+        state.newest = Some(tick.last_id());
         if self.history_limit > 0 {
             state.history_events += tick.len();
             state.history.push_back(Arc::clone(&tick));
@@ -327,18 +447,24 @@ impl Hub {
                 state.history.pop_front();
             }
         }
-        for (i, event) in tick.events.iter().enumerate() {
+        for i in 0..tick.len() {
             let run = EventRun {
                 tick: Arc::clone(&tick),
                 events: i..i + 1,
             };
-            remember_latest(&mut state.latest, &event.symbol, run);
+            remember_latest(state, run);
         }
         let queue_len = self.queue_len;
         state.subscribers.retain(|s| {
-            if !tick.any_match(&s.filter) {
+            if !tick.any_taken(&s.selection) {
                 return true;
             }
+            let Some(queue) = &s.queue else {
+                if s.inbox.armed.swap(false, Ordering::Relaxed) {
+                    s.inbox.reader.unpark();
+                }
+                return true;
+            };
             // Counted before the send, so the reader's decrement can never
             // come first.
             if s.inbox.queued.fetch_add(1, Ordering::Relaxed) >= queue_len {
@@ -346,43 +472,58 @@ impl Hub {
                 s.inbox.reader.unpark();
                 return false;
             }
-            let sent = s.queue.send(Arc::clone(&tick)).is_ok();
+            let sent = queue.send(Arc::clone(&tick)).is_ok();
             s.inbox.reader.unpark();
             sent
         });
-        prices.len()
+        events.len()
     }
 
-    /// Subscribes a client. Without `last_event_id` the catch-up is the
-    /// latest event of each symbol in `filter`; with one, every retained
-    /// event with a larger id (the whole history if it is older than that,
-    /// nothing if it is newer than the newest).
-    pub fn subscribe(self: &Arc<Self>, filter: Filter, last_event_id: Option<u64>) -> Subscription {
-        let filter = Arc::new(filter);
+    /// Subscribes a client on the calling thread. Without a last event id
+    /// the catch-up is the newest event of each selected symbol; with one,
+    /// every retained event with a larger id (the whole history if it is
+    /// older than that, nothing if it is newer than the newest). Conflated,
+    /// it is the newest event of each symbol past that id. With stream ids
+    /// nothing at or below the id is ever sent; with counter ids, an id
+    /// newer than the newest resumes from the next event.
+    pub fn subscribe(self: &Arc<Self>, mut wants: Wants) -> Subscription {
         let mut state = self.lock();
-        let catch_up = match last_event_id {
-            None => {
-                let mut latest: Vec<EventRun> = state
-                    .latest
-                    .iter()
-                    .filter(|(symbol, _)| filter.matches(symbol))
-                    .map(|(_, run)| run.clone())
-                    .collect();
-                latest.sort_unstable_by_key(EventRun::first_id);
-                latest
+        let last = wants.last_event_id;
+        if self.form == IdForm::Stream {
+            wants.selection.floor = last;
+        }
+        let selection = Arc::new(wants.selection);
+        let mut cursor = None;
+        let catch_up = match last {
+            _ if wants.conflated => {
+                cursor = match (self.form, last, state.newest) {
+                    (IdForm::Counter, Some(last), Some(newest)) => Some(last.min(newest)),
+                    _ => last,
+                };
+                let runs = newest_since(&state, cursor, &selection);
+                cursor = runs.last().map(EventRun::first_id).or(cursor);
+                runs
             }
+            None => newest_since(&state, None, &selection),
             Some(last) => {
-                let oldest_retained = state.next_id.saturating_sub(self.history_limit as u64);
-                let from = last.saturating_add(1).max(oldest_retained);
-                // Ticks are in id order: find the first one wanted directly.
-                let first = state.history.partition_point(|tick| tick.last_id() < from);
+                // The oldest tick may hold events past the limit: not retained.
+                let beyond_limit = state.history_events.saturating_sub(self.history_limit);
+                // Ticks are in id order: find the first event wanted directly.
+                let first = state.history.partition_point(|tick| tick.last_id() <= last);
                 state
                     .history
                     .range(first..)
-                    .filter(|tick| tick.any_match(&filter))
-                    .map(|tick| EventRun {
-                        tick: Arc::clone(tick),
-                        events: from.saturating_sub(tick.first_id()) as usize..tick.len(),
+                    .zip(first..)
+                    .filter(|(tick, _)| tick.any_taken(&selection))
+                    .map(|(tick, i)| {
+                        let mut start = tick.events.partition_point(|e| e.id <= last);
+                        if i == 0 {
+                            start = start.max(beyond_limit);
+                        }
+                        EventRun {
+                            tick: Arc::clone(tick),
+                            events: start..tick.len(),
+                        }
                     })
                     .collect()
             }
@@ -391,19 +532,21 @@ impl Hub {
         let inbox = Arc::new(Inbox {
             queued: AtomicUsize::new(0),
             dropped_slow: AtomicBool::new(false),
+            armed: AtomicBool::new(false),
             reader: thread::current(),
         });
         let key = state.next_key;
         state.next_key += 1;
         state.subscribers.push(Subscriber {
             key,
-            queue,
-            filter: Arc::clone(&filter),
+            queue: (!wants.conflated).then_some(queue),
+            selection: Arc::clone(&selection),
             inbox: Arc::clone(&inbox),
         });
         Subscription {
             catch_up,
-            filter,
+            selection,
+            cursor,
             ticks,
             inbox,
             key,
@@ -420,26 +563,47 @@ impl Hub {
     }
 }
 
-fn remember_latest(latest: &mut HashMap<Symbol, EventRun>, symbol: &Symbol, run: EventRun) {
-    if let Some(entry) = latest.get_mut(symbol) {
-        *entry = run;
-        return;
-    }
-    if latest.len() >= MAX_SNAPSHOT_SYMBOLS {
-        let oldest = latest
-            .iter()
-            .min_by_key(|(_, run)| run.first_id())
-            .map(|(symbol, _)| symbol.clone());
-        if let Some(oldest) = oldest {
-            latest.remove(&oldest);
+/// The newest event of each selected symbol with an id past `cursor`, in
+/// id order.
+fn newest_since(state: &State, cursor: Option<EventId>, selection: &Selection) -> Vec<EventRun> {
+    let from = cursor.map_or(Bound::Unbounded, Bound::Excluded);
+    state
+        .latest_by_id
+        .range((from, Bound::Unbounded))
+        .filter(|(_, symbol)| selection.filter.matches(symbol))
+        .filter_map(|(_, symbol)| state.latest.get(symbol).cloned())
+        .collect()
+}
+
+fn remember_latest(state: &mut State, run: EventRun) {
+    let event = &run.tick.events[run.events.start];
+    let (id, symbol) = (event.id, event.symbol.clone());
+    if let Some(old) = state.latest.insert(symbol.clone(), run) {
+        state.latest_by_id.remove(&old.first_id());
+    } else if state.latest.len() > MAX_SNAPSHOT_SYMBOLS {
+        if let Some((_, oldest)) = state.latest_by_id.pop_first() {
+            state.latest.remove(&oldest);
         }
     }
-    latest.insert(symbol.clone(), run);
+    state.latest_by_id.insert(id, symbol);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sse::{Dialect, EventId};
+
+    fn subscribe(hub: &Arc<Hub>, filter: Filter, last: Option<u64>) -> Subscription {
+        hub.subscribe(Wants {
+            selection: Selection {
+                filter,
+                floor: None,
+                dialect: Dialect::Prices,
+            },
+            last_event_id: last.map(EventId::counter),
+            conflated: false,
+        })
+    }
 
     fn sym(symbol: &str) -> Symbol {
         Symbol::parse(symbol.as_bytes()).unwrap()
@@ -462,10 +626,10 @@ mod tests {
         let mut buf = Vec::new();
         for run in &sub.catch_up {
             run.tick
-                .append_to(&mut buf, run.events.clone(), &sub.filter);
+                .append_to(&mut buf, run.events.clone(), &sub.selection);
         }
         while let Some(Next::Tick(tick)) = sub.try_next() {
-            tick.append_to(&mut buf, 0..tick.len(), &sub.filter);
+            tick.append_to(&mut buf, 0..tick.len(), &sub.selection);
         }
         String::from_utf8(buf).unwrap()
     }
@@ -476,8 +640,8 @@ mod tests {
 
     #[test]
     fn one_tick_is_encoded_once_with_consecutive_ids() {
-        let hub = Hub::new(100, 10, 4);
-        let sub = hub.subscribe(Filter::All, None);
+        let hub = Hub::new(IdForm::Counter, 100, 10, 4);
+        let sub = subscribe(&hub, Filter::All, None);
         assert_eq!(hub.publish(&[price("BTC", "1.5"), price("ETH", "2")]), 2);
         let Some(Next::Tick(tick)) = sub.try_next() else {
             panic!("a tick")
@@ -491,19 +655,19 @@ mod tests {
 
     #[test]
     fn snapshot_is_the_latest_per_symbol_in_id_order() {
-        let hub = Hub::new(1, 10, 4);
+        let hub = Hub::new(IdForm::Counter, 1, 10, 4);
         hub.publish(&[price("BTC", "1"), price("ETH", "2")]);
         hub.publish(&[price("BTC", "3")]);
-        let sub = hub.subscribe(Filter::All, None);
+        let sub = subscribe(&hub, Filter::All, None);
         assert_eq!(drain(&sub), frame(2, "ETH", "2") + &frame(3, "BTC", "3"));
-        let sub = hub.subscribe(only(&["BTC"]), None);
+        let sub = subscribe(&hub, only(&["BTC"]), None);
         hub.publish(&[price("ETH", "4"), price("BTC", "5")]);
         assert_eq!(drain(&sub), frame(3, "BTC", "3") + &frame(5, "BTC", "5"));
     }
 
     #[test]
     fn resume_sends_exactly_the_missed_events() {
-        let hub = Hub::new(1, 100, 4);
+        let hub = Hub::new(IdForm::Counter, 1, 100, 4);
         for n in 0..4 {
             hub.publish(&[
                 price("A", &format!("{}", 2 * n + 1)),
@@ -511,15 +675,15 @@ mod tests {
             ]);
         }
         // Ids 1..=8. Resume after 3: 4..=8, the first from the middle of a tick.
-        let sub = hub.subscribe(Filter::All, Some(3));
+        let sub = subscribe(&hub, Filter::All, Some(3));
         hub.publish(&[price("A", "9")]);
         let expected: String = (4..=9)
             .map(|id| frame(id, if id % 2 == 1 { "A" } else { "B" }, &id.to_string()))
             .collect();
         assert_eq!(drain(&sub), expected);
         // Newer than the newest: live only. Filtered: only B.
-        let live = hub.subscribe(Filter::All, Some(1_000));
-        let only_b = hub.subscribe(only(&["B"]), Some(5));
+        let live = subscribe(&hub, Filter::All, Some(1_000));
+        let only_b = subscribe(&hub, only(&["B"]), Some(5));
         hub.publish(&[price("B", "10")]);
         assert_eq!(drain(&live), frame(10, "B", "10"));
         assert_eq!(
@@ -530,28 +694,28 @@ mod tests {
 
     #[test]
     fn history_is_counted_in_events_across_symbols() {
-        let hub = Hub::new(1, 3, 4);
+        let hub = Hub::new(IdForm::Counter, 1, 3, 4);
         for n in 1..=4 {
             hub.publish(&[price("A", &n.to_string()), price("B", &n.to_string())]);
         }
         // Ids 1..=8; only 6, 7, 8 are retained, whatever is asked.
         let expected = frame(6, "B", "3") + &frame(7, "A", "4") + &frame(8, "B", "4");
-        assert_eq!(drain(&hub.subscribe(Filter::All, Some(0))), expected);
-        assert_eq!(drain(&hub.subscribe(Filter::All, Some(4))), expected);
+        assert_eq!(drain(&subscribe(&hub, Filter::All, Some(0))), expected);
+        assert_eq!(drain(&subscribe(&hub, Filter::All, Some(4))), expected);
         assert_eq!(
-            drain(&hub.subscribe(Filter::All, Some(7))),
+            drain(&subscribe(&hub, Filter::All, Some(7))),
             frame(8, "B", "4")
         );
-        let none = Hub::new(1, 0, 4);
+        let none = Hub::new(IdForm::Counter, 1, 0, 4);
         none.publish(&[price("A", "1")]);
-        assert_eq!(drain(&none.subscribe(Filter::All, Some(0))), "");
+        assert_eq!(drain(&subscribe(&none, Filter::All, Some(0))), "");
     }
 
     #[test]
     fn a_full_queue_drops_only_that_subscriber() {
-        let hub = Hub::new(1, 10, 2);
-        let slow = hub.subscribe(Filter::All, None);
-        let fast = hub.subscribe(Filter::All, None);
+        let hub = Hub::new(IdForm::Counter, 1, 10, 2);
+        let slow = subscribe(&hub, Filter::All, None);
+        let fast = subscribe(&hub, Filter::All, None);
         for n in 1..=3 {
             hub.publish(&[price("A", &n.to_string())]);
             assert_eq!(drain(&fast), frame(n, "A", &n.to_string()));
@@ -567,8 +731,8 @@ mod tests {
 
     #[test]
     fn filtered_subscribers_are_not_woken_for_other_symbols() {
-        let hub = Hub::new(1, 10, 1);
-        let sub = hub.subscribe(only(&["B"]), None);
+        let hub = Hub::new(IdForm::Counter, 1, 10, 1);
+        let sub = subscribe(&hub, only(&["B"]), None);
         for _ in 0..5 {
             hub.publish(&[price("A", "1")]);
         }
@@ -577,11 +741,11 @@ mod tests {
 
     #[test]
     fn a_publish_wakes_the_parked_subscriber() {
-        let hub = Hub::new(1, 10, 4);
+        let hub = Hub::new(IdForm::Counter, 1, 10, 4);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let reader_hub = Arc::clone(&hub);
         let reader = thread::spawn(move || {
-            let sub = reader_hub.subscribe(Filter::All, None);
+            let sub = subscribe(&reader_hub, Filter::All, None);
             ready_tx.send(()).unwrap();
             let started = Instant::now();
             let next = sub.next(Duration::from_secs(10));
@@ -600,8 +764,8 @@ mod tests {
 
     #[test]
     fn dropping_a_subscription_unsubscribes() {
-        let hub = Hub::new(1, 10, 1);
-        let sub = hub.subscribe(only(&["NEVER"]), None);
+        let hub = Hub::new(IdForm::Counter, 1, 10, 1);
+        let sub = subscribe(&hub, only(&["NEVER"]), None);
         assert_eq!(hub.lock().subscribers.len(), 1);
         drop(sub);
         assert_eq!(hub.lock().subscribers.len(), 0);
@@ -609,7 +773,7 @@ mod tests {
 
     #[test]
     fn snapshot_symbols_are_bounded() {
-        let hub = Hub::new(1, 1, 1);
+        let hub = Hub::new(IdForm::Counter, 1, 1, 1);
         for n in 0..MAX_SNAPSHOT_SYMBOLS + 10 {
             hub.publish(&[price(&format!("S{n}"), "1")]);
         }
@@ -628,11 +792,11 @@ mod tests {
     #[test]
     fn long_filters_cost_about_what_short_ones_cost() {
         let cost = |filter_len: usize| {
-            let hub = Hub::new(1, 0, usize::MAX);
+            let hub = Hub::new(IdForm::Counter, 1, 0, usize::MAX);
             let subs: Vec<Subscription> = (0..100)
                 .map(|_| {
                     let names = (0..filter_len).map(|n| sym(&format!("NEVER{n}")));
-                    hub.subscribe(Filter::only(names), None)
+                    subscribe(&hub, Filter::only(names), None)
                 })
                 .collect();
             let prices: Vec<Price> = (0..64).map(|n| price(&format!("S{n}"), "1")).collect();
@@ -650,5 +814,143 @@ mod tests {
             ratio < 10.0,
             "256-symbol filters cost {ratio:.1}x one-symbol filters"
         );
+    }
+
+    fn wants(filter: Filter, last: Option<EventId>, conflated: bool, dialect: Dialect) -> Wants {
+        Wants {
+            selection: Selection {
+                filter,
+                floor: None,
+                dialect,
+            },
+            last_event_id: last,
+            conflated,
+        }
+    }
+
+    fn named(ms: u64, seq: u64, symbol: &str, p: &str) -> (EventId, Price) {
+        (EventId::stream(ms, seq), price(symbol, p))
+    }
+
+    fn stream_frame(ms: u64, seq: u64, symbol: &str, price: &str) -> String {
+        format!("id: {ms}-{seq}\ndata: {{\"symbol\":\"{symbol}\",\"price\":{price},\"ts\":5}}\n\n")
+    }
+
+    #[test]
+    fn stream_ids_are_the_feeds_and_never_repeat() {
+        let hub = Hub::new(IdForm::Stream, 0, 100, 8);
+        assert_eq!(
+            hub.publish_named(&[named(10, 0, "A", "1"), named(10, 1, "B", "2")]),
+            2
+        );
+        // Read again after a reconnect: only the new entry is published.
+        assert_eq!(
+            hub.publish_named(&[named(10, 1, "B", "2"), named(11, 0, "A", "3")]),
+            1
+        );
+        let resumed = hub.subscribe(wants(
+            Filter::All,
+            Some(EventId::stream(10, 0)),
+            false,
+            Dialect::Prices,
+        ));
+        assert_eq!(
+            drain(&resumed),
+            stream_frame(10, 1, "B", "2") + &stream_frame(11, 0, "A", "3")
+        );
+        // A client that failed over from a replica a few events ahead:
+        // nothing at or below its id, in catch-up or live.
+        let ahead = hub.subscribe(wants(
+            Filter::All,
+            Some(EventId::stream(12, 0)),
+            false,
+            Dialect::Prices,
+        ));
+        hub.publish_named(&[named(12, 0, "A", "4"), named(12, 1, "B", "5")]);
+        hub.publish_named(&[named(13, 0, "A", "6")]);
+        assert_eq!(
+            drain(&ahead),
+            stream_frame(12, 1, "B", "5") + &stream_frame(13, 0, "A", "6")
+        );
+    }
+
+    #[test]
+    fn counter_ids_newer_than_the_newest_resume_at_the_next() {
+        let hub = Hub::new(IdForm::Counter, 1, 100, 8);
+        hub.publish(&[price("A", "1")]);
+        let sub = subscribe(&hub, Filter::All, Some(1_000_000));
+        hub.publish(&[price("A", "2")]);
+        assert_eq!(drain(&sub), frame(2, "A", "2"));
+    }
+
+    #[test]
+    fn the_article_dialect_frames_the_same_events() {
+        let hub = Hub::new(IdForm::Counter, 7, 100, 8);
+        let sub = hub.subscribe(wants(only(&["B"]), None, false, Dialect::Article));
+        hub.publish(&[price("A", "1"), price("B", "2.5")]);
+        assert_eq!(
+            drain(&sub),
+            "id: 8\nevent: price-update\ndata: {\"data\":2.5}\n\n"
+        );
+    }
+
+    /// Writes what a conflated subscription would write now.
+    fn conflated_write(sub: &mut Subscription) -> String {
+        let mut buf = Vec::new();
+        for run in sub.newest_since() {
+            run.tick
+                .append_to(&mut buf, run.events.clone(), &sub.selection);
+        }
+        String::from_utf8(buf).unwrap()
+    }
+
+    #[test]
+    fn conflated_reads_the_newest_per_symbol_since_its_last_write() {
+        let hub = Hub::new(IdForm::Counter, 1, 100, 1);
+        hub.publish(&[price("A", "1"), price("B", "2")]);
+        hub.publish(&[price("A", "3")]);
+        // Snapshot first, in id order.
+        let mut sub = hub.subscribe(wants(Filter::All, None, true, Dialect::Prices));
+        assert_eq!(drain(&sub), frame(2, "B", "2") + &frame(3, "A", "3"));
+        assert_eq!(sub.cursor, Some(EventId::counter(3)));
+        // Many ticks, no queue (the queue of 1 would have dropped a live
+        // subscriber): one event per symbol that changed.
+        for n in 4..=20 {
+            hub.publish(&[price("A", &n.to_string())]);
+        }
+        hub.publish(&[price("C", "9")]);
+        assert!(!sub.is_dropped());
+        assert_eq!(
+            conflated_write(&mut sub),
+            frame(20, "A", "20") + &frame(21, "C", "9")
+        );
+        assert_eq!(conflated_write(&mut sub), "");
+        // Nothing new: armed, so the next event wakes it.
+        assert!(sub.inbox.armed.load(Ordering::Relaxed));
+        hub.publish(&[price("B", "7")]);
+        assert!(!sub.inbox.armed.load(Ordering::Relaxed));
+        assert_eq!(conflated_write(&mut sub), frame(22, "B", "7"));
+        // Resume: the newest missed event per symbol.
+        let mut resumed = hub.subscribe(wants(
+            Filter::All,
+            Some(EventId::counter(19)),
+            true,
+            Dialect::Prices,
+        ));
+        assert_eq!(
+            drain(&resumed),
+            frame(20, "A", "20") + &frame(21, "C", "9") + &frame(22, "B", "7")
+        );
+        assert_eq!(conflated_write(&mut resumed), "");
+        // Resume from beyond the newest (a counter): the next event on.
+        let mut beyond = hub.subscribe(wants(
+            Filter::All,
+            Some(EventId::counter(999)),
+            true,
+            Dialect::Prices,
+        ));
+        assert_eq!(drain(&beyond), "");
+        hub.publish(&[price("A", "8")]);
+        assert_eq!(conflated_write(&mut beyond), frame(23, "A", "8"));
     }
 }

@@ -100,7 +100,12 @@ fn start(config: Config, signal_stacks_dropped: bool) -> Result<Infallible, Star
     // Ids start at the boot time in microseconds: above any id an earlier
     // run could have issued (unless it published a million events a second).
     let first_id = started.as_micros() as u64;
-    let hub = Hub::new(first_id, config.history, config.client_queue);
+    let hub = Hub::new(
+        config.feed.id_form(),
+        first_id,
+        config.history,
+        config.client_queue,
+    );
     let mappings = sys::mappings_per_thread(signal_stacks_dropped);
     let thread_budget = sys::thread_budget(mappings);
     if config.max_clients + MAX_PENDING_HEADS > thread_budget {

@@ -1,12 +1,15 @@
-//! Server-Sent Events framing, pure and infallible: bytes in, bytes out.
+//! Server-Sent Events framing, pure and infallible: bytes in, bytes out,
+//! and the event ids that frames carry.
 //!
 //! Follows the WHATWG HTML "server-sent events" section: every field is
 //! written `name: value` with the space; a frame ends with an empty line,
 //! which dispatches it. tickstream's fields are single-line by construction
-//! (decimal ids, one-line JSON over validated symbols and numbers), so no
-//! value ever holds a CR or LF. Comments (`: ...`) and the `retry:` frame
-//! dispatch nothing, because their empty line finds an empty data buffer.
+//! (ids of digits and `-`, one-line JSON over [`Symbol`]s and plain
+//! numbers), so no value ever holds a CR or LF. Comments (`: ...`) and the
+//! `retry:` frame dispatch nothing, because their empty line finds an empty
+//! data buffer.
 
+use std::fmt;
 use std::io::Write as _;
 
 use crate::symbol::Symbol;
@@ -14,7 +17,83 @@ use crate::symbol::Symbol;
 /// The comment frame sent after `--heartbeat` of silence.
 pub const HEARTBEAT: &[u8] = b": heartbeat\n\n";
 
-/// Appends one event frame:
+/// How a feed names its events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdForm {
+    /// A decimal counter (`sim` and `stdin` feeds).
+    Counter,
+    /// A Redis stream entry id, `MS-SEQ` (`redis` feed).
+    Stream,
+}
+
+/// An event id, ordered by its numbers: a counter `N`, or a stream entry
+/// id `MS-SEQ`. One hub only ever holds ids of one form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EventId {
+    /// The counter, or the entry's milliseconds.
+    pub major: u64,
+    /// The entry's sequence number; `None` for a counter.
+    pub minor: Option<u64>,
+}
+
+impl EventId {
+    /// A counter id.
+    pub fn counter(n: u64) -> EventId {
+        EventId {
+            major: n,
+            minor: None,
+        }
+    }
+
+    /// A stream entry id.
+    pub fn stream(ms: u64, seq: u64) -> EventId {
+        EventId {
+            major: ms,
+            minor: Some(seq),
+        }
+    }
+
+    /// Reads a `Last-Event-ID` (header or `?lastEventId=`) of the feed's
+    /// form; anything else is ignored, as if absent. A counter too large for
+    /// `u64` is still newer than any id, so it saturates.
+    pub fn parse(text: &str, form: IdForm) -> Option<EventId> {
+        let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+        match form {
+            IdForm::Counter if digits(text) => {
+                Some(EventId::counter(text.parse().unwrap_or(u64::MAX)))
+            }
+            IdForm::Stream => {
+                let (ms, seq) = text.split_once('-')?;
+                if !digits(ms) || !digits(seq) {
+                    return None;
+                }
+                Some(EventId::stream(ms.parse().ok()?, seq.parse().ok()?))
+            }
+            IdForm::Counter => None,
+        }
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.minor {
+            None => write!(f, "{}", self.major),
+            Some(seq) => write!(f, "{}-{seq}", self.major),
+        }
+    }
+}
+
+/// The two ways tickstream frames a price.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// `/prices`: `data: {"symbol":…,"price":…,"ts":…}`, no `event:` field.
+    Prices,
+    /// `/crypto-price`, the seed article's: `event: price-update` and
+    /// `data: {"data":<price>}`.
+    Article,
+}
+
+/// Appends one event frame in `dialect`:
 ///
 /// ```text
 /// id: 42
@@ -26,36 +105,40 @@ pub const HEARTBEAT: &[u8] = b": heartbeat\n\n";
 /// without exponent.
 ///
 /// ```
+/// use tickstream::sse::{push_event, Dialect, EventId};
 /// use tickstream::symbol::Symbol;
 /// let btc = Symbol::parse(b"BTC").unwrap();
 /// let mut frame = Vec::new();
-/// tickstream::sse::push_event(&mut frame, 42, &btc, "64123.17", 1764028800123);
+/// push_event(&mut frame, Dialect::Prices, EventId::counter(42), &btc, "64123.17", 1764028800123);
 /// assert_eq!(
 ///     frame,
 ///     b"id: 42\ndata: {\"symbol\":\"BTC\",\"price\":64123.17,\"ts\":1764028800123}\n\n"
 /// );
 /// ```
-pub fn push_event(buf: &mut Vec<u8>, id: u64, symbol: &Symbol, price: &str, ts_ms: u64) {
+pub fn push_event(
+    buf: &mut Vec<u8>,
+    dialect: Dialect,
+    id: EventId,
+    symbol: &Symbol,
+    price: &str,
+    ts_ms: u64,
+) {
     debug_assert!(price.bytes().all(|b| b.is_ascii_digit() || b == b'.'));
-    let _ = write!(
-        buf,
-        "id: {id}\ndata: {{\"symbol\":\"{symbol}\",\"price\":{price},\"ts\":{ts_ms}}}\n\n"
-    );
+    let _ = match dialect {
+        Dialect::Prices => write!(
+            buf,
+            "id: {id}\ndata: {{\"symbol\":\"{symbol}\",\"price\":{price},\"ts\":{ts_ms}}}\n\n"
+        ),
+        Dialect::Article => write!(
+            buf,
+            "id: {id}\nevent: price-update\ndata: {{\"data\":{price}}}\n\n"
+        ),
+    };
 }
 
 /// Appends the `retry:` frame that sets a browser's reconnect delay.
 pub fn push_retry(buf: &mut Vec<u8>, millis: u128) {
     let _ = write!(buf, "retry: {millis}\n\n");
-}
-
-/// Reads a `Last-Event-ID` (header or `?lastEventId=`): decimal digits only.
-/// Anything else is ignored, as if absent. A number too large for `u64`
-/// is still newer than any id, so it saturates.
-pub fn parse_last_event_id(value: &str) -> Option<u64> {
-    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some(value.parse().unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
@@ -64,11 +147,13 @@ mod tests {
 
     #[test]
     fn event_frame_bytes() {
-        let mut buf = Vec::new();
         let sym = |s: &str| Symbol::parse(s.as_bytes()).unwrap();
+        let mut buf = Vec::new();
+        let id = EventId::counter(1764028800123456);
         push_event(
             &mut buf,
-            1764028800123456,
+            Dialect::Prices,
+            id,
             &sym("BTC"),
             "64123.17",
             1764028800123,
@@ -77,8 +162,15 @@ mod tests {
             buf,
             b"id: 1764028800123456\ndata: {\"symbol\":\"BTC\",\"price\":64123.17,\"ts\":1764028800123}\n\n"
         );
-        push_event(&mut buf, 7, &sym("X.Y_Z-1"), "0.5", 0);
-        assert!(buf.ends_with(b"id: 7\ndata: {\"symbol\":\"X.Y_Z-1\",\"price\":0.5,\"ts\":0}\n\n"));
+        buf.clear();
+        let id = EventId::stream(1764028800123, 7);
+        push_event(&mut buf, Dialect::Prices, id, &sym("X.Y_Z-1"), "0.5", 0);
+        push_event(&mut buf, Dialect::Article, id, &sym("BTC"), "0.5", 0);
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "id: 1764028800123-7\ndata: {\"symbol\":\"X.Y_Z-1\",\"price\":0.5,\"ts\":0}\n\n\
+             id: 1764028800123-7\nevent: price-update\ndata: {\"data\":0.5}\n\n"
+        );
     }
 
     #[test]
@@ -91,20 +183,46 @@ mod tests {
 
     #[test]
     fn last_event_ids() {
-        let cases: &[(&str, Option<u64>)] = &[
-            ("42", Some(42)),
-            ("0", Some(0)),
-            ("007", Some(7)),
-            ("99999999999999999999999", Some(u64::MAX)),
-            ("", None),
-            ("-1", None),
-            ("+1", None),
-            ("1e3", None),
-            ("abc", None),
-            (" 1", None),
+        use IdForm::{Counter, Stream};
+        let cases: &[(&str, IdForm, Option<EventId>)] = &[
+            ("42", Counter, Some(EventId::counter(42))),
+            ("0", Counter, Some(EventId::counter(0))),
+            ("007", Counter, Some(EventId::counter(7))),
+            (
+                "99999999999999999999999",
+                Counter,
+                Some(EventId::counter(u64::MAX)),
+            ),
+            ("", Counter, None),
+            ("-1", Counter, None),
+            ("+1", Counter, None),
+            ("1e3", Counter, None),
+            ("abc", Counter, None),
+            (" 1", Counter, None),
+            ("1-0", Counter, None),
+            (
+                "1764028800123-0",
+                Stream,
+                Some(EventId::stream(1764028800123, 0)),
+            ),
+            (
+                "5-18446744073709551615",
+                Stream,
+                Some(EventId::stream(5, u64::MAX)),
+            ),
+            ("5-18446744073709551616", Stream, None),
+            ("42", Stream, None),
+            ("1-", Stream, None),
+            ("-1", Stream, None),
+            ("1-2-3", Stream, None),
+            ("1--2", Stream, None),
+            ("1-+2", Stream, None),
         ];
-        for (text, id) in cases {
-            assert_eq!(parse_last_event_id(text), *id, "{text:?}");
+        for (text, form, id) in cases {
+            assert_eq!(EventId::parse(text, *form), *id, "{text:?} {form:?}");
         }
+        assert!(EventId::stream(5, 10) > EventId::stream(5, 9));
+        assert!(EventId::stream(6, 0) > EventId::stream(5, 99));
+        assert_eq!(EventId::stream(6, 1).to_string(), "6-1");
     }
 }

@@ -102,30 +102,66 @@ fn format_price(price: f64) -> String {
     format!("{price:.decimals$}")
 }
 
-/// Runs the sim feed forever: one tick every interval of the walk, on a
-/// fixed schedule (a late tick does not shift the ones after it).
+/// Most ticks the feed makes up for at once when it fell behind (a busy
+/// host); beyond it (a suspended host) the missed ticks are skipped.
+pub const MAX_TICKS_OWED: u32 = 1000;
+
+/// Runs the sim feed forever on a fixed schedule, one tick per interval of
+/// the walk. A tick that comes late does not shift the ones after it, and
+/// ticks the feed owes (it was held up: a busy host, clients taking the
+/// hub's lock) are made up at once as one publish, so no event is lost.
 pub fn run(mut walk: RandomWalk, hub: &Hub, metrics: &Metrics) {
     let interval = walk.interval;
     let mut next = Instant::now();
+    let mut prices = Vec::new();
     loop {
-        let prices = walk.step(now_ms());
-        metrics.published(hub.publish(&prices));
-        next += interval;
         let now = Instant::now();
-        if next > now {
-            thread::sleep(next - now);
-        } else {
-            // Fell behind (the host was suspended or overloaded): skip the
-            // missed ticks rather than bursting them out.
-            next = now;
+        let ts = now_ms();
+        for _ in 0..ticks_due(&mut next, now, interval) {
+            prices.extend(walk.step(ts));
         }
+        metrics.published(hub.publish(&prices));
+        prices.clear();
+        thread::sleep(next.saturating_duration_since(Instant::now()));
     }
+}
+
+/// How many ticks are due at `now` (at least one: the caller wakes for the
+/// tick at `next`), moving `next` to the next tick after them. Beyond
+/// [`MAX_TICKS_OWED`] the missed ticks are skipped.
+fn ticks_due(next: &mut Instant, now: Instant, interval: Duration) -> u32 {
+    let mut due = 1;
+    *next += interval;
+    while *next <= now && due <= MAX_TICKS_OWED {
+        *next += interval;
+        due += 1;
+    }
+    if *next <= now {
+        *next = now + interval;
+    }
+    due
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    #[test]
+    fn owed_ticks_are_made_up_at_once() {
+        let ms = Duration::from_millis;
+        let start = Instant::now();
+        let mut next = start;
+        // On time: one tick, the next one interval later.
+        assert_eq!(ticks_due(&mut next, start, ms(2)), 1);
+        assert_eq!(next, start + ms(2));
+        // Held up for 5 intervals past it: 6 ticks, schedule kept.
+        assert_eq!(ticks_due(&mut next, start + ms(12), ms(2)), 6);
+        assert_eq!(next, start + ms(14));
+        // Suspended: at most MAX_TICKS_OWED + 1, then the schedule restarts.
+        let late = start + ms(2 * 5000);
+        assert_eq!(ticks_due(&mut next, late, ms(2)), MAX_TICKS_OWED + 1);
+        assert_eq!(next, late + ms(2));
+    }
     #[test]
     fn same_seed_same_prices() {
         let symbols: Vec<Symbol> = ["BTC", "DOGE", "NEW"]

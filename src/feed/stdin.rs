@@ -245,17 +245,25 @@ mod tests {
 
     #[test]
     fn stdin_feed_publishes_valid_lines_and_counts_the_rest() {
-        let hub = Hub::new(1, 100, 64);
+        let hub = Hub::new(crate::sse::IdForm::Counter, 1, 100, 64);
         let metrics = Metrics::new(0);
         let mut input = b"BTC 1 5\nnope\n\nETH 2 6\r\n".to_vec();
         input.extend(std::iter::repeat_n(b'9', MAX_LINE_BYTES + 1));
         input.extend_from_slice(b"\nsol 3 7");
         run(&input[..], &hub, &metrics);
-        let sub = hub.subscribe(crate::hub::Filter::All, Some(0));
+        let sub = hub.subscribe(crate::hub::Wants {
+            selection: crate::hub::Selection {
+                filter: crate::hub::Filter::All,
+                floor: None,
+                dialect: crate::sse::Dialect::Prices,
+            },
+            last_event_id: Some(crate::sse::EventId::counter(0)),
+            conflated: false,
+        });
         let mut out = Vec::new();
         for run in &sub.catch_up {
             run.tick
-                .append_to(&mut out, run.events.clone(), &sub.filter);
+                .append_to(&mut out, run.events.clone(), &sub.selection);
         }
         assert_eq!(
             String::from_utf8(out).unwrap(),

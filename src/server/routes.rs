@@ -2,11 +2,19 @@
 //! out. No socket, no clock, no shared state, so one table test covers
 //! every path, method and query rule.
 
-use crate::config::{Config, FeedKind, MAX_SYMBOLS};
+use std::time::Duration;
+
+use crate::config::{parse_duration, Config, FeedKind, MAX_SYMBOLS};
 use crate::http::{self, Method, Request, Response, Status, ALLOW};
-use crate::hub::Filter;
-use crate::sse;
+use crate::hub::{Filter, Selection, Wants};
+use crate::sse::{Dialect, EventId};
 use crate::symbol::Symbol;
+
+/// Shortest and longest `?throttle=`.
+pub const THROTTLE_RANGE: [Duration; 2] = [Duration::from_millis(100), Duration::from_secs(3600)];
+/// The symbol `/crypto-price` streams without `?symbol=`, as the article's
+/// server does.
+pub const ARTICLE_SYMBOL: &str = "BTC";
 
 /// The page served at `/`.
 const PAGE: &str = include_str!("../page.html");
@@ -27,12 +35,12 @@ pub enum Route {
 /// How a client wants its stream.
 #[derive(Debug, PartialEq)]
 pub struct StreamParams {
-    /// The symbols it asked for.
-    pub filter: Filter,
-    /// Where it resumes: the `Last-Event-ID` header, else `?lastEventId=`
-    /// (a browser resuming a URL that has the query sends the newer id in
-    /// the header).
-    pub last_event_id: Option<u64>,
+    /// What it asks the hub for. Where it resumes: the `Last-Event-ID`
+    /// header, else `?lastEventId=` (a browser resuming a URL that has the
+    /// query sends the newer id in the header).
+    pub wants: Wants,
+    /// `?throttle=`: at most one write of events per this long.
+    pub throttle: Option<Duration>,
     /// HEAD: the head only, then close.
     pub head_only: bool,
 }
@@ -40,10 +48,14 @@ pub struct StreamParams {
 /// Routes a request.
 pub fn route(request: &Request, config: &Config) -> Route {
     match (request.method, request.path.as_str()) {
-        (Method::Options, "/prices" | "/" | "/healthz" | "/metrics" | "*") => {
+        (Method::Options, "/prices" | "/crypto-price" | "/" | "/healthz" | "/metrics" | "*") => {
             Route::Answer(preflight(config))
         }
-        (_, "/prices") => match stream_params(request, config) {
+        (_, "/prices") => match stream_params(request, config, Dialect::Prices) {
+            Ok(params) => Route::Stream(params),
+            Err(response) => Route::Answer(response),
+        },
+        (_, "/crypto-price") => match stream_params(request, config, Dialect::Article) {
             Ok(params) => Route::Stream(params),
             Err(response) => Route::Answer(response),
         },
@@ -98,15 +110,23 @@ fn preflight(config: &Config) -> Response {
     response
 }
 
-/// Reads `?symbols=` and the last event id.
-fn stream_params(request: &Request, config: &Config) -> Result<StreamParams, Response> {
+/// Reads a stream's query: `?symbols=` (or `?symbol=` in the article's
+/// dialect), `?lastEventId=` and `?throttle=`.
+fn stream_params(
+    request: &Request,
+    config: &Config,
+    dialect: Dialect,
+) -> Result<StreamParams, Response> {
+    let form = config.feed.id_form();
     let mut symbols: Vec<Symbol> = Vec::new();
     let mut query_id = None;
+    let mut throttle = None;
+    let mut article_symbol = None;
     for (key, value) in http::query_pairs(&request.query) {
         // The parser has already checked every escape.
         let (key, value) = (key.unwrap_or_default(), value.unwrap_or_default());
-        match key.as_str() {
-            "symbols" => {
+        match (key.as_str(), dialect) {
+            ("symbols", Dialect::Prices) => {
                 for symbol in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                     let symbol = check_symbol(symbol, config)?;
                     if !symbols.contains(&symbol) {
@@ -114,9 +134,19 @@ fn stream_params(request: &Request, config: &Config) -> Result<StreamParams, Res
                     }
                 }
             }
-            "lastEventId" => query_id = sse::parse_last_event_id(&value),
+            ("symbol", Dialect::Article) => {
+                article_symbol = Some(check_symbol(value.trim(), config)?)
+            }
+            ("lastEventId", _) => query_id = EventId::parse(&value, form),
+            ("throttle", _) => throttle = Some(parse_throttle(&value)?),
             _ => {}
         }
+    }
+    if dialect == Dialect::Article {
+        symbols = vec![match article_symbol {
+            Some(symbol) => symbol,
+            None => check_symbol(ARTICLE_SYMBOL, config)?,
+        }];
     }
     if symbols.len() > MAX_SYMBOLS {
         return Err(Response::error(
@@ -127,12 +157,37 @@ fn stream_params(request: &Request, config: &Config) -> Result<StreamParams, Res
     let header_id = request
         .last_event_id
         .as_deref()
-        .and_then(sse::parse_last_event_id);
+        .and_then(|id| EventId::parse(id, form));
     Ok(StreamParams {
-        filter: Filter::only(symbols),
-        last_event_id: header_id.or(query_id),
+        wants: Wants {
+            selection: Selection {
+                filter: Filter::only(symbols),
+                floor: None,
+                dialect,
+            },
+            last_event_id: header_id.or(query_id),
+            conflated: throttle.is_some(),
+        },
+        throttle,
         head_only: request.method == Method::Head,
     })
+}
+
+/// `?throttle=DUR`: a duration as for flags, within [`THROTTLE_RANGE`].
+fn parse_throttle(value: &str) -> Result<Duration, Response> {
+    let [shortest, longest] = THROTTLE_RANGE;
+    match parse_duration(value) {
+        Ok(d) if (shortest..=longest).contains(&d) => Ok(d),
+        _ => Err(Response::error(
+            Status::BadRequest,
+            &format!(
+                "invalid throttle {:?}: a duration from {}ms to {}h, such as 1s",
+                value.chars().take(32).collect::<String>(),
+                shortest.as_millis(),
+                longest.as_secs() / 3600
+            ),
+        )),
+    }
 }
 
 /// A symbol of a query: valid, and with the sim feed one it produces (the
@@ -183,10 +238,19 @@ mod tests {
     fn describe(route: &Route) -> String {
         match route {
             Route::Stream(p) => format!(
-                "stream {} {:?}{}",
-                names(&p.filter),
-                p.last_event_id,
-                if p.head_only { " head" } else { "" }
+                "stream {} {}{}{}{}",
+                names(&p.wants.selection.filter),
+                p.wants
+                    .last_event_id
+                    .map_or("-".into(), |id| id.to_string()),
+                if p.head_only { " head" } else { "" },
+                if p.wants.selection.dialect == Dialect::Article {
+                    " article"
+                } else {
+                    ""
+                },
+                p.throttle
+                    .map_or(String::new(), |t| format!(" every {t:?}")),
             ),
             Route::Health => "health".into(),
             Route::Metrics => "metrics".into(),
@@ -206,17 +270,28 @@ mod tests {
         };
         let only = |s: &[&str]| s.join(",");
         let cases: Vec<(&Config, &str, String)> = vec![
-            (&config, "GET /prices HTTP/1.1\r\nHost: x\r\n\r\n", "stream All None".into()),
-            (&config, "HEAD /prices HTTP/1.1\r\nHost: x\r\n\r\n", "stream All None head".into()),
-            (&config, "GET /prices?symbols=btc,ETH,btc HTTP/1.0\r\n\r\n", format!("stream {} None", only(&["BTC", "ETH"]))),
-            (&config, "GET /prices?symbols=,, HTTP/1.0\r\n\r\n", "stream All None".into()),
-            (&config, "GET /prices?lastEventId=42 HTTP/1.0\r\n\r\n", "stream All Some(42)".into()),
-            (&config, "GET /prices?lastEventId=42 HTTP/1.0\r\nLast-Event-ID: 50\r\n\r\n", "stream All Some(50)".into()),
-            (&config, "GET /prices?lastEventId=x HTTP/1.0\r\nLast-Event-ID: y\r\n\r\n", "stream All None".into()),
+            (&config, "GET /prices HTTP/1.1\r\nHost: x\r\n\r\n", "stream All -".into()),
+            (&config, "HEAD /prices HTTP/1.1\r\nHost: x\r\n\r\n", "stream All - head".into()),
+            (&config, "GET /prices?symbols=btc,ETH,btc HTTP/1.0\r\n\r\n", format!("stream {} -", only(&["BTC", "ETH"]))),
+            (&config, "GET /prices?symbols=,, HTTP/1.0\r\n\r\n", "stream All -".into()),
+            (&config, "GET /prices?lastEventId=42 HTTP/1.0\r\n\r\n", "stream All 42".into()),
+            (&config, "GET /prices?lastEventId=42 HTTP/1.0\r\nLast-Event-ID: 50\r\n\r\n", "stream All 50".into()),
+            (&config, "GET /prices?lastEventId=x HTTP/1.0\r\nLast-Event-ID: y\r\n\r\n", "stream All -".into()),
             (&config, "GET /prices?symbols=NOPE HTTP/1.0\r\n\r\n", "400 unknown symbol NOPE; valid symbols: BTC, ETH, SOL, XRP, DOGE".into()),
             (&config, "GET /prices?symbols=a/b HTTP/1.0\r\n\r\n", "400 invalid symbol \"a/b\": 1 to 16 of A-Z 0-9 . _ -; valid symbols: BTC, ETH, SOL, XRP, DOGE".into()),
-            (&stdin, "GET /prices?symbols=nope HTTP/1.0\r\n\r\n", format!("stream {} None", only(&["NOPE"]))),
+            (&stdin, "GET /prices?symbols=nope HTTP/1.0\r\n\r\n", format!("stream {} -", only(&["NOPE"]))),
             (&stdin, "GET /prices?symbols=a/b HTTP/1.0\r\n\r\n", "400 invalid symbol \"a/b\": 1 to 16 of A-Z 0-9 . _ -".into()),
+            (&config, "GET /prices?throttle=1s&symbols=ETH HTTP/1.0\r\n\r\n", "stream ETH - every 1s".into()),
+            (&config, "GET /prices?throttle=100ms HTTP/1.0\r\n\r\n", "stream All - every 100ms".into()),
+            (&config, "GET /prices?throttle=99ms HTTP/1.0\r\n\r\n", "400 invalid throttle \"99ms\": a duration from 100ms to 1h, such as 1s".into()),
+            (&config, "GET /prices?throttle=2h HTTP/1.0\r\n\r\n", "400 invalid throttle \"2h\": a duration from 100ms to 1h, such as 1s".into()),
+            (&config, "GET /prices?throttle= HTTP/1.0\r\n\r\n", "400 invalid throttle \"\": a duration from 100ms to 1h, such as 1s".into()),
+            (&config, "GET /crypto-price HTTP/1.0\r\n\r\n", "stream BTC - article".into()),
+            (&config, "GET /crypto-price?symbol=eth&lastEventId=9&throttle=1s HTTP/1.0\r\n\r\n", "stream ETH 9 article every 1s".into()),
+            (&config, "HEAD /crypto-price?symbols=ETH HTTP/1.0\r\n\r\n", "stream BTC - head article".into()),
+            (&config, "GET /crypto-price?symbol=NOPE HTTP/1.0\r\n\r\n", "400 unknown symbol NOPE; valid symbols: BTC, ETH, SOL, XRP, DOGE".into()),
+            (&stdin, "GET /crypto-price?symbol=nope HTTP/1.0\r\n\r\n", "stream NOPE - article".into()),
+            (&config, "OPTIONS /crypto-price HTTP/1.0\r\n\r\n", "204 ".into()),
             (&config, "GET / HTTP/1.0\r\n\r\n", format!("200 {}", PAGE.lines().next().unwrap())),
             (&config, "GET /healthz HTTP/1.0\r\n\r\n", "health".into()),
             (&config, "HEAD /metrics HTTP/1.0\r\n\r\n", "metrics".into()),

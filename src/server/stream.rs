@@ -1,14 +1,16 @@
 //! Writing one client's event stream: head, `retry:`, catch-up, then live
-//! ticks as the hub queues them and a heartbeat after silence, until a
-//! write fails (the client left), the socket accepts nothing for
-//! `--write-timeout`, or the hub drops the client as slow.
+//! ticks as the hub queues them (or, conflated, the newest events once per
+//! period) and a heartbeat after silence, until a write fails (the client
+//! left), the socket accepts nothing for `--write-timeout`, or the hub
+//! drops the client as slow.
 
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::Instant;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use crate::http::{Request, Response, Version};
-use crate::hub::{Filter, Next, Subscription};
+use crate::hub::{EventRun, Next, Subscription};
 use crate::metrics::{DisconnectReason, Metrics};
 use crate::server::connection::{linger_close, respond, timed_out, to_bytes};
 use crate::server::routes::{too_many_clients, StreamParams};
@@ -40,13 +42,13 @@ pub fn serve(
     let _ = stream.set_nodelay(true);
     shared.metrics.connected();
     let started = Instant::now();
-    let mut subscription = shared.hub.subscribe(params.filter, params.last_event_id);
+    let mut subscription = shared.hub.subscribe(params.wants);
     let mut writer = EventWriter {
         stream,
         metrics: &shared.metrics,
         events_sent: 0,
     };
-    let reason = writer.run(&mut subscription, shared);
+    let reason = writer.run(&mut subscription, params.throttle, shared);
     shared.metrics.disconnected(reason);
     if !shared.config.quiet {
         let path = match request.query.as_str() {
@@ -74,36 +76,52 @@ struct EventWriter<'a> {
 }
 
 impl EventWriter<'_> {
-    /// Writes head, `retry:`, catch-up, then live ticks and heartbeats until
+    /// Writes head, `retry:`, catch-up, then events and heartbeats until
     /// the connection must end; returns why.
-    fn run(&mut self, sub: &mut Subscription, shared: &Shared) -> DisconnectReason {
-        match self.stream_all(sub, shared) {
+    fn run(
+        &mut self,
+        sub: &mut Subscription,
+        throttle: Option<Duration>,
+        shared: &Shared,
+    ) -> DisconnectReason {
+        let mut head = to_bytes(Response::event_stream(), false, shared);
+        sse::push_retry(&mut head, shared.config.retry.as_millis());
+        // Taken, so the ticks it holds are released once written.
+        let catch_up = std::mem::take(&mut sub.catch_up);
+        let result = self
+            .write_runs(sub, head, catch_up)
+            .and_then(|()| match throttle {
+                None => self.live(sub, shared.config.heartbeat),
+                Some(period) => self.conflated(sub, period, shared.config.heartbeat),
+            });
+        match result {
             Ok(never) => match never {},
             Err(reason) => reason,
         }
     }
 
-    fn stream_all(
+    /// Writes `buf`, then the events of `runs`, in pieces of about
+    /// [`WRITE_PIECE_BYTES`].
+    fn write_runs(
         &mut self,
-        sub: &mut Subscription,
-        shared: &Shared,
-    ) -> Result<Never, DisconnectReason> {
-        let mut buf = to_bytes(Response::event_stream(), false, shared);
-        sse::push_retry(&mut buf, shared.config.retry.as_millis());
+        sub: &Subscription,
+        mut buf: Vec<u8>,
+        runs: Vec<EventRun>,
+    ) -> Result<(), DisconnectReason> {
         let mut events = 0;
-        // Taken, so the ticks it holds are released once written.
-        for run in std::mem::take(&mut sub.catch_up) {
-            events += run.tick.append_to(&mut buf, run.events, &sub.filter);
+        for run in runs {
+            events += run.tick.append_to(&mut buf, run.events, &sub.selection);
             if buf.len() >= WRITE_PIECE_BYTES {
                 self.write(sub, &buf, std::mem::take(&mut events))?;
                 buf.clear();
             }
         }
-        self.write(sub, &buf, events)?;
-        // The live path needs a buffer only for filtered or bunched ticks:
-        // free the catch-up's (an assignment drops it; shadowing would not).
-        buf = Vec::new();
-        let heartbeat = shared.config.heartbeat;
+        self.write(sub, &buf, events)
+    }
+
+    /// Every tick the hub queues, as soon as it is queued.
+    fn live(&mut self, sub: &Subscription, heartbeat: Duration) -> Result<Never, DisconnectReason> {
+        let mut buf = Vec::new();
         let mut last_write = Instant::now();
         loop {
             let wait = heartbeat.saturating_sub(last_write.elapsed());
@@ -120,17 +138,17 @@ impl EventWriter<'_> {
             // Drain whatever else is queued, so a client that fell behind
             // catches up in few writes.
             let mut next = sub.try_next();
-            if next.is_none() && matches!(*sub.filter, Filter::All) {
+            if next.is_none() && sub.selection.takes_whole(&tick) {
                 self.write(sub, tick.bytes(), tick.len())?;
             } else {
                 buf.clear();
-                let mut events = tick.append_to(&mut buf, 0..tick.len(), &sub.filter);
+                let mut events = tick.append_to(&mut buf, 0..tick.len(), &sub.selection);
                 while let Some(Next::Tick(tick)) = next {
                     if buf.len() >= WRITE_PIECE_BYTES {
                         self.write(sub, &buf, std::mem::take(&mut events))?;
                         buf.clear();
                     }
-                    events += tick.append_to(&mut buf, 0..tick.len(), &sub.filter);
+                    events += tick.append_to(&mut buf, 0..tick.len(), &sub.selection);
                     next = sub.try_next();
                 }
                 self.write(sub, &buf, events)?;
@@ -143,6 +161,39 @@ impl EventWriter<'_> {
             }
             self.metrics.delivered_after(oldest.elapsed());
             last_write = Instant::now();
+        }
+    }
+
+    /// At most one write of events per `period`: the newest event of each
+    /// symbol that changed since the last one. The thread sleeps through
+    /// the period; the hub wakes it early only when it found nothing new.
+    fn conflated(
+        &mut self,
+        sub: &mut Subscription,
+        period: Duration,
+        heartbeat: Duration,
+    ) -> Result<Never, DisconnectReason> {
+        let mut last_events = Instant::now();
+        let mut last_write = last_events;
+        loop {
+            sleep_until(last_events + period);
+            loop {
+                let runs = sub.newest_since();
+                if !runs.is_empty() {
+                    self.write_runs(sub, Vec::new(), runs)?;
+                    last_events = Instant::now();
+                    last_write = last_events;
+                    break;
+                }
+                let left = heartbeat.saturating_sub(last_write.elapsed());
+                if left.is_zero() {
+                    self.write(sub, sse::HEARTBEAT, 0)?;
+                    last_write = Instant::now();
+                } else {
+                    // Woken by the hub at the next event, or for a heartbeat.
+                    thread::park_timeout(left);
+                }
+            }
         }
     }
 
@@ -175,5 +226,16 @@ impl EventWriter<'_> {
     }
 }
 
-/// A type with no values: `stream_all` only ever returns an error.
+/// Sleeps until `deadline`, whatever unparks the thread meanwhile.
+fn sleep_until(deadline: Instant) {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        thread::park_timeout(left);
+    }
+}
+
+/// A type with no values: a stream's loops only ever end with an error.
 enum Never {}
