@@ -1,4 +1,4 @@
-//! Command line: the three subcommands, their flags and defaults, and the
+//! Command line: the four subcommands, their flags and defaults, and the
 //! value parsers (durations, URLs, symbol lists). Nothing here does I/O.
 
 use std::fmt;
@@ -13,6 +13,8 @@ USAGE:
   tickstream-bench load   --url URL [options]   steady-state delivery benchmark
   tickstream-bench accept --url URL [options]   new stream connections per second
   tickstream-bench floor  [options]             one-thread baseline SSE server
+  tickstream-bench feed   [options]             SYMBOL PRICE TS_MS lines on stdout,
+                                                for a server's --feed stdin
 
 load options:
   --url URL              stream URL, loopback only (http://127.0.0.1:4444/prices)
@@ -40,6 +42,13 @@ floor options:
   --interval DUR         time between batches (default 1s)
   --symbols N|LIST       number of symbols or a list (default BTC,ETH,SOL)
 
+feed options:
+  --rate N               lines per second (default 1500)
+  --every DUR            burst period: each burst writes the lines owed so far
+                         (default 1ms)
+  --symbols N|LIST       number of symbols or a list, taking turns (default BTC,ETH,SOL)
+  --duration DUR         stop after this long (default 0: until stdout closes)
+
 Durations: 250ms, 1s, 2m. The server is stopped by signal (run.sh does it).
 ";
 
@@ -64,6 +73,8 @@ pub enum Command {
     Accept(AcceptOpts),
     /// The one-thread baseline server.
     Floor(FloorOpts),
+    /// Price lines on stdout for a stdin feed.
+    Feed(FeedOpts),
 }
 
 /// A `http://host:port/path?query` URL on the loopback network.
@@ -137,6 +148,19 @@ pub struct FloorOpts {
     pub symbols: Vec<String>,
 }
 
+/// `feed` options.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeedOpts {
+    /// Lines per second.
+    pub rate: u64,
+    /// Burst period.
+    pub every: Duration,
+    /// Symbols, taking turns.
+    pub symbols: Vec<String>,
+    /// Stop after this long; zero: never.
+    pub duration: Duration,
+}
+
 /// Default bound on connects in flight. Rust's `TcpListener` (tickstream's
 /// and the floor's) listens with a backlog of 128: with more handshakes in
 /// flight than the server has yet accepted, the kernel drops SYNs and the
@@ -150,7 +174,7 @@ const DEFAULT_SYMBOLS: [&str; 5] = ["BTC", "ETH", "SOL", "XRP", "DOGE"];
 pub fn parse(args: &[String]) -> Result<Command, UsageError> {
     let Some((sub, rest)) = args.split_first() else {
         return Err(UsageError(
-            "missing subcommand: load, accept or floor".into(),
+            "missing subcommand: load, accept, floor or feed".into(),
         ));
     };
     let flags = Flags::parse(rest)?;
@@ -187,6 +211,12 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
             )?,
             symbols: symbols(flags.get("symbols").unwrap_or("3"))?,
         }),
+        "feed" => Command::Feed(FeedOpts {
+            rate: nonzero(flags.number("rate", 1500)?, "rate")?,
+            every: nonzero(flags.duration("every", Duration::from_millis(1))?, "every")?,
+            symbols: symbols(flags.get("symbols").unwrap_or("3"))?,
+            duration: flags.duration("duration", Duration::ZERO)?,
+        }),
         other => return Err(UsageError(format!("unknown subcommand '{other}'"))),
     };
     let allowed: &[&str] = match sub.as_str() {
@@ -219,6 +249,7 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
             "timeout",
             "hold",
         ],
+        "feed" => &["rate", "every", "symbols", "duration"],
         _ => &["addr", "interval", "symbols"],
     };
     if let Some((name, _)) = flags.0.iter().find(|(n, _)| !allowed.contains(&n.as_str())) {
@@ -484,6 +515,25 @@ mod tests {
     }
 
     #[test]
+    fn feed_command() {
+        let Command::Feed(o) = parse(&args("feed")).unwrap() else {
+            panic!()
+        };
+        assert_eq!((o.rate, o.every), (1500, Duration::from_millis(1)));
+        assert_eq!((o.symbols.len(), o.duration), (3, Duration::ZERO));
+        let Command::Feed(o) =
+            parse(&args("feed --rate 3_000 --symbols btc --duration 5s")).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (o.rate, o.symbols.as_slice()),
+            (3000, &["BTC".to_string()][..])
+        );
+        assert_eq!(o.duration, Duration::from_secs(5));
+    }
+
+    #[test]
     fn usage_errors() {
         let cases = [
             ("", "missing subcommand"),
@@ -506,6 +556,8 @@ mod tests {
             ),
             ("floor --interval 0", "--interval: must be above zero"),
             ("floor --symbols a,,b", "--symbols: bad list"),
+            ("feed --rate 0", "--rate: must be above zero"),
+            ("feed --interval 1s", "unknown flag --interval"),
             ("bogus", "unknown subcommand"),
         ];
         for (line, want) in cases {

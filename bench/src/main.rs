@@ -6,16 +6,20 @@
 //! - `accept`: new stream connections per second.
 //! - `floor`: a one-thread SSE server writing the same bytes, the baseline
 //!   the thread-per-connection server is measured against.
+//! - `feed`: `SYMBOL PRICE TS_MS` lines on stdout at a steady rate, for a
+//!   server's `--feed stdin`.
 //!
 //! Codemap: `cli` (flags), `fleet` (the only module that owns client
 //! sockets), `sse` (sans-IO response parser), `hist` (latency histogram),
 //! `procfs` (`/proc` readers), `measure` (what `load` and `accept` share),
-//! `load`, `accept`, `floor` (the subcommands), `report` (table and JSON).
+//! `load`, `accept`, `floor`, `feed` (the subcommands), `report` (table and
+//! JSON).
 //!
 //! This crate is never a dependency of the server.
 
 mod accept;
 mod cli;
+mod feed;
 mod fleet;
 mod floor;
 mod hist;
@@ -54,6 +58,7 @@ fn run(cmd: Command) -> Result<(), String> {
             return Ok(());
         }
         Command::Floor(o) => return floor::run(&o),
+        Command::Feed(o) => return feed::run(&o),
         Command::Load(o) => (load::run(&o)?, o.common.json),
         Command::Accept(o) => (accept::run(&o)?, o.common.json),
     };
