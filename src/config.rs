@@ -63,6 +63,8 @@ pub struct Config {
     pub header_timeout: Duration,
     /// `Access-Control-Allow-Origin` value; `None` sends no CORS headers.
     pub cors_origin: Option<String>,
+    /// Time over which a stopping server ends its streams.
+    pub drain: Duration,
     /// Turns the per-connection log lines off.
     pub quiet: bool,
 }
@@ -97,6 +99,7 @@ impl Default for Config {
             write_timeout: Duration::from_secs(10),
             header_timeout: Duration::from_secs(10),
             cors_origin: Some("*".to_string()),
+            drain: Duration::from_secs(5),
             quiet: false,
         }
     }
@@ -250,6 +253,19 @@ pub const FLAGS: &[Flag] = &[
         default: "*",
         set: |c, v| {
             c.cors_origin = parse_origin(v)?;
+            Ok(())
+        },
+    },
+    Flag {
+        name: "drain",
+        arg: "DUR",
+        help: "on SIGTERM, end the open streams over this long (0: at once)",
+        default: "5s",
+        set: |c, v| {
+            c.drain = match v {
+                "0" => Duration::ZERO,
+                _ => parse_duration(v)?,
+            };
             Ok(())
         },
     },

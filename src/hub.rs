@@ -245,6 +245,8 @@ pub enum Next {
     Idle,
     /// The hub dropped this client: its queue was full.
     Dropped,
+    /// The server is stopping: this stream ends now.
+    Ended,
 }
 
 /// A client's view of the hub: the catch-up to write first, then the live
@@ -273,8 +275,16 @@ impl Subscription {
         self.inbox.dropped_slow.load(Ordering::Relaxed)
     }
 
+    /// True once the server's stop has come to this stream.
+    pub fn is_ended(&self) -> bool {
+        self.inbox.ended.load(Ordering::Relaxed)
+    }
+
     /// The next tick if one is queued, without waiting; `None` if none is.
     pub fn try_next(&self) -> Option<Next> {
+        if self.is_ended() {
+            return Some(Next::Ended);
+        }
         if self.is_dropped() {
             return Some(Next::Dropped);
         }
@@ -332,6 +342,8 @@ struct Inbox {
     dropped_slow: AtomicBool,
     /// Conflated: set when the subscriber wants a wake-up at the next event.
     armed: AtomicBool,
+    /// Set when the server's stop ends this stream.
+    ended: AtomicBool,
     /// The thread to wake.
     reader: Thread,
 }
@@ -357,6 +369,19 @@ struct State {
     latest: HashMap<Symbol, EventRun>,
     latest_by_id: BTreeMap<EventId, Symbol>,
     subscribers: Vec<Subscriber>,
+    /// Set by [`Hub::drain`]: streams subscribing from now on end at once.
+    draining: bool,
+}
+
+/// Ends one stream when the server stops (see [`Hub::drain`]).
+pub struct Ender(Arc<Inbox>);
+
+impl Ender {
+    /// Ends the stream: its thread wakes and closes the connection.
+    pub fn end(&self) {
+        self.0.ended.store(true, Ordering::Relaxed);
+        self.0.reader.unpark();
+    }
 }
 
 /// The broadcast point between the feed and the connections.
@@ -382,6 +407,7 @@ impl Hub {
                 latest: HashMap::new(),
                 latest_by_id: BTreeMap::new(),
                 subscribers: Vec::new(),
+                draining: false,
             }),
             form,
             history_limit,
@@ -533,6 +559,7 @@ impl Hub {
             queued: AtomicUsize::new(0),
             dropped_slow: AtomicBool::new(false),
             armed: AtomicBool::new(false),
+            ended: AtomicBool::new(state.draining),
             reader: thread::current(),
         });
         let key = state.next_key;
@@ -553,6 +580,15 @@ impl Hub {
             hub: Arc::clone(self),
             _on_this_thread: PhantomData,
         }
+    }
+
+    /// Starts a graceful stop: returns an [`Ender`] for every stream open
+    /// now; streams that subscribe from now on end at once.
+    pub fn drain(&self) -> Vec<Ender> {
+        let mut state = self.lock();
+        state.draining = true;
+        let inboxes = state.subscribers.iter().map(|s| Arc::clone(&s.inbox));
+        inboxes.map(Ender).collect()
     }
 
     fn unsubscribe(&self, key: u64) {
@@ -952,5 +988,18 @@ mod tests {
         assert_eq!(drain(&beyond), "");
         hub.publish(&[price("A", "8")]);
         assert_eq!(conflated_write(&mut beyond), frame(23, "A", "8"));
+    }
+
+    #[test]
+    fn a_drain_ends_open_and_later_streams() {
+        let hub = Hub::new(IdForm::Counter, 1, 10, 4);
+        let open = subscribe(&hub, Filter::All, None);
+        let enders = hub.drain();
+        assert_eq!(enders.len(), 1);
+        assert!(open.try_next().is_none());
+        enders[0].end();
+        assert!(matches!(open.try_next(), Some(Next::Ended)));
+        let late = subscribe(&hub, Filter::All, None);
+        assert!(late.is_ended());
     }
 }

@@ -22,6 +22,7 @@ pub mod log;
 pub mod metrics;
 pub mod server;
 pub mod sse;
+pub mod stop;
 pub mod symbol;
 pub mod sys;
 
@@ -44,8 +45,13 @@ const USAGE_EXIT: u8 = 2;
 /// Runs the program with these arguments (without the program name);
 /// returns only on a usage error, `--help`, `--version`, or a failed start.
 /// `signal_stacks_dropped` says whether [`sys::drop_signal_stacks`] worked,
-/// which sets how many connection threads the memory-mapping limit allows.
-pub fn run(args: impl IntoIterator<Item = OsString>, signal_stacks_dropped: bool) -> ExitCode {
+/// which sets how many connection threads the memory-mapping limit allows;
+/// `signals` are the stop signals `main` blocked before any thread existed.
+pub fn run(
+    args: impl IntoIterator<Item = OsString>,
+    signal_stacks_dropped: bool,
+    signals: sys::StopSignals,
+) -> ExitCode {
     let mut strings = Vec::new();
     for arg in args {
         match arg.into_string() {
@@ -70,7 +76,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>, signal_stacks_dropped: bool
         }
         Ok(Command::Help) => print(&config::help()),
         Ok(Command::Version) => print(&format!("tickstream {}\n", env!("CARGO_PKG_VERSION"))),
-        Ok(Command::Run(config)) => match start(*config, signal_stacks_dropped) {
+        Ok(Command::Run(config)) => match start(*config, signal_stacks_dropped, signals) {
             Ok(never) => match never {},
             Err(e) => {
                 log::write_now(&format!("tickstream: {e}"));
@@ -82,7 +88,11 @@ pub fn run(args: impl IntoIterator<Item = OsString>, signal_stacks_dropped: bool
 
 /// Binds, prints the listening line, starts the feed thread and serves
 /// forever.
-fn start(config: Config, signal_stacks_dropped: bool) -> Result<Infallible, StartError> {
+fn start(
+    config: Config,
+    signal_stacks_dropped: bool,
+    signals: sys::StopSignals,
+) -> Result<Infallible, StartError> {
     let listener = TcpListener::bind(config.addr).map_err(|e| StartError::Bind(config.addr, e))?;
     let local = listener
         .local_addr()
@@ -119,6 +129,8 @@ fn start(config: Config, signal_stacks_dropped: bool) -> Result<Infallible, Star
     let metrics = Arc::new(Metrics::new(started.as_secs()));
     feed::spawn(&config, Arc::clone(&hub), Arc::clone(&metrics)).map_err(StartError::Feed)?;
     let shared = Arc::new(Shared::new(config, hub, metrics, thread_budget));
+    let stop_listener = listener.try_clone().map_err(StartError::Stop)?;
+    stop::spawn(signals, stop_listener, Arc::clone(&shared)).map_err(StartError::Stop)?;
     server::serve(listener, shared)
 }
 
@@ -129,6 +141,8 @@ pub enum StartError {
     Bind(SocketAddr, io::Error),
     /// The feed thread could not be started.
     Feed(io::Error),
+    /// The thread that waits for the stop signals could not be started.
+    Stop(io::Error),
 }
 
 impl fmt::Display for StartError {
@@ -136,6 +150,7 @@ impl fmt::Display for StartError {
         match self {
             StartError::Bind(addr, e) => write!(f, "cannot bind {addr}: {e}"),
             StartError::Feed(e) => write!(f, "cannot start the feed thread: {e}"),
+            StartError::Stop(e) => write!(f, "cannot start the stop thread: {e}"),
         }
     }
 }
@@ -143,7 +158,7 @@ impl fmt::Display for StartError {
 impl std::error::Error for StartError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            StartError::Bind(_, e) | StartError::Feed(e) => Some(e),
+            StartError::Bind(_, e) | StartError::Feed(e) | StartError::Stop(e) => Some(e),
         }
     }
 }

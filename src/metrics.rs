@@ -16,13 +16,16 @@ pub enum DisconnectReason {
     Slow,
     /// Its socket accepted no bytes for `--write-timeout`.
     WriteTimeout,
+    /// The server ended it while stopping.
+    Drain,
 }
 
 impl DisconnectReason {
-    const ALL: [DisconnectReason; 3] = [
+    const ALL: [DisconnectReason; 4] = [
         DisconnectReason::Closed,
         DisconnectReason::Slow,
         DisconnectReason::WriteTimeout,
+        DisconnectReason::Drain,
     ];
 
     /// The label value (and log word) for this reason.
@@ -31,6 +34,7 @@ impl DisconnectReason {
             DisconnectReason::Closed => "closed",
             DisconnectReason::Slow => "slow",
             DisconnectReason::WriteTimeout => "write_timeout",
+            DisconnectReason::Drain => "drain",
         }
     }
 }
@@ -116,6 +120,11 @@ impl Metrics {
         }
         self.lag_sum_nanos
             .fetch_add(lag.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// Open stream connections now.
+    pub fn clients_connected(&self) -> u64 {
+        self.clients_connected.load(Ordering::Relaxed)
     }
 
     /// Counts a stdin line or stream entry the feed skipped.
@@ -290,6 +299,7 @@ tickstream_requests_rejected_total{status=\"505\"} 0
 tickstream_disconnects_total{reason=\"closed\"} 0
 tickstream_disconnects_total{reason=\"slow\"} 1
 tickstream_disconnects_total{reason=\"write_timeout\"} 0
+tickstream_disconnects_total{reason=\"drain\"} 0
 # HELP tickstream_events_published_total Events from the feed.
 # TYPE tickstream_events_published_total counter
 tickstream_events_published_total 5

@@ -1,5 +1,5 @@
-//! The one module with `unsafe` code: two libc calls std does not offer
-//! (`listen` and `signal`), each for a measured need.
+//! The one module with `unsafe` code: libc calls std does not offer, each
+//! for a measured or specified need.
 //!
 //! - **A wider listen backlog.** `TcpListener::bind` listens with a backlog
 //!   of 128. A reconnect storm (after a restart every browser comes back
@@ -18,96 +18,27 @@
 //!   survives `exec`, so the server re-executes itself once with SIGSEGV and
 //!   SIGBUS ignored, then restores their defaults. A stack overflow still
 //!   ends the process with SIGSEGV, only without std's message.
-//! - **Reading the limit above**, to keep the thread count within it
+//! - **Stopping on SIGTERM and SIGINT** (SPEC "Stopping"). No handler runs
+//!   code: `main` blocks both signals before any thread exists (threads
+//!   inherit the mask), and one thread takes them with `sigwait`. Closing
+//!   the listening socket "at once" while the accept loop is blocked in
+//!   `accept` is `shutdown(SHUT_RD)`: Linux then refuses new connections
+//!   and wakes the `accept`.
+//! - **Reading the mapping limit**, to keep the thread count within it
 //!   ([`thread_budget`]), needs no `unsafe` but belongs with it.
 //!
-//! The signal numbers and `/proc` are Linux's: elsewhere each function is a
-//! plain fallback (std's backlog, std's signal stacks, no mapping limit).
+//! The signal numbers, the `sigset_t` size and `/proc` are Linux's (glibc
+//! and musl): elsewhere each function is a plain fallback (std's backlog,
+//! std's signal stacks, no mapping limit, no graceful stop).
 #![allow(unsafe_code)]
 
-use std::io;
-use std::net::TcpListener;
-
 #[cfg(target_os = "linux")]
-use std::{os::fd::AsRawFd, os::raw::c_int, os::unix::process::CommandExt, process::Command};
-
-/// The backlog asked for; the kernel lowers it to `net.core.somaxconn`
-/// (4096 by default since Linux 5.4).
-#[cfg(target_os = "linux")]
-pub const LISTEN_BACKLOG: c_int = 65_535;
-
-#[cfg(target_os = "linux")]
-const SIGBUS: c_int = 7;
-#[cfg(target_os = "linux")]
-const SIGSEGV: c_int = 11;
-#[cfg(target_os = "linux")]
-const SIG_DFL: usize = 0;
-#[cfg(target_os = "linux")]
-const SIG_IGN: usize = 1;
-
-#[cfg(target_os = "linux")]
-extern "C" {
-    fn listen(fd: c_int, backlog: c_int) -> c_int;
-    fn signal(signum: c_int, handler: usize) -> usize;
-}
-
-/// Sets the accept queue of a listening socket to [`LISTEN_BACKLOG`]
-/// (elsewhere than Linux: keeps std's).
+pub use linux::*;
 #[cfg(not(target_os = "linux"))]
-pub fn widen_backlog(_listener: &TcpListener) -> io::Result<()> {
-    Ok(())
-}
+pub use other::*;
 
-/// Sets the accept queue of a listening socket to [`LISTEN_BACKLOG`].
-#[cfg(target_os = "linux")]
-pub fn widen_backlog(listener: &TcpListener) -> io::Result<()> {
-    // SAFETY: listen(2) takes a descriptor and an integer and touches no
-    // memory of ours; the descriptor stays open while `listener` is borrowed.
-    let result = unsafe { listen(listener.as_raw_fd(), LISTEN_BACKLOG) };
-    if result == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-/// Elsewhere than Linux threads keep their signal stacks: `false`.
-#[cfg(not(target_os = "linux"))]
-pub fn drop_signal_stacks() -> bool {
-    false
-}
-
-/// Makes sure threads spawned from now on get no alternate signal stack:
-/// on the first start, re-executes the program with its own arguments and
-/// with SIGSEGV and SIGBUS ignored (this call then never returns); on the
-/// second, when both arrive ignored, restores their default dispositions
-/// and returns `true`. Returns `false` if the program could not be
-/// re-executed (threads then keep their signal stacks). Call it from
-/// `main`, before any other thread exists and before any file is opened.
-#[cfg(target_os = "linux")]
-pub fn drop_signal_stacks() -> bool {
-    // SAFETY: signal(2) with SIG_IGN or SIG_DFL installs no code and touches
-    // no memory of ours; no other thread exists yet to race with.
-    let (segv, bus) = unsafe { (signal(SIGSEGV, SIG_IGN), signal(SIGBUS, SIG_IGN)) };
-    // std installs its handler (and with it the signal stacks) for each of
-    // the two that is at its default, so both must have been ignored.
-    let dropped = segv == SIG_IGN && bus == SIG_IGN;
-    if !dropped {
-        if let Ok(program) = std::env::current_exe() {
-            // Only returns if the exec failed.
-            let _ = Command::new(program)
-                .args(std::env::args_os().skip(1))
-                .exec();
-        }
-    }
-    // Re-executed, or the exec failed: either way, back to the defaults.
-    // SAFETY: as above.
-    unsafe {
-        signal(SIGSEGV, SIG_DFL);
-        signal(SIGBUS, SIG_DFL);
-    }
-    dropped
-}
+/// Mappings kept free for the heap, libraries and the main threads.
+const RESERVED_MAPPINGS: usize = 4096;
 
 /// Memory mappings a connection thread costs: its stack and guard page, and
 /// std's signal stack and guard page unless [`drop_signal_stacks`] worked.
@@ -119,25 +50,186 @@ pub fn mappings_per_thread(signal_stacks_dropped: bool) -> usize {
     }
 }
 
-/// Mappings kept free for the heap, libraries and the main threads.
-const RESERVED_MAPPINGS: usize = 4096;
-
-/// How many connection threads fit under `vm.max_map_count` (read from
-/// `/proc`, 65,530 if unreadable). Past it a new mapping would fail, and
-/// std aborts the process when a thread's or an allocation's mapping fails.
-pub fn thread_budget(mappings_per_thread: usize) -> usize {
-    if cfg!(not(target_os = "linux")) {
-        return usize::MAX;
-    }
-    let max_map_count = std::fs::read_to_string("/proc/sys/vm/max_map_count")
-        .ok()
-        .and_then(|s| s.trim().parse::<usize>().ok())
-        .unwrap_or(65_530);
-    budget(max_map_count, mappings_per_thread)
-}
-
 fn budget(max_map_count: usize, mappings_per_thread: usize) -> usize {
     max_map_count.saturating_sub(RESERVED_MAPPINGS) / mappings_per_thread.max(1)
+}
+
+#[cfg(target_os = "linux")]
+mod linux {
+    use std::io;
+    use std::net::TcpListener;
+    use std::os::fd::AsRawFd;
+    use std::os::raw::c_int;
+    use std::os::unix::process::CommandExt;
+    use std::process::Command;
+
+    /// The backlog asked for; the kernel lowers it to `net.core.somaxconn`
+    /// (4096 by default since Linux 5.4).
+    pub const LISTEN_BACKLOG: c_int = 65_535;
+
+    const SIGINT: c_int = 2;
+    const SIGBUS: c_int = 7;
+    const SIGSEGV: c_int = 11;
+    const SIGTERM: c_int = 15;
+    const SIG_DFL: usize = 0;
+    const SIG_IGN: usize = 1;
+    const SIG_BLOCK: c_int = 0;
+    const SHUT_RD: c_int = 0;
+
+    /// `sigset_t`: 1,024 bits in glibc and musl.
+    #[repr(C)]
+    struct SigSet([u64; 16]);
+
+    extern "C" {
+        fn listen(fd: c_int, backlog: c_int) -> c_int;
+        fn signal(signum: c_int, handler: usize) -> usize;
+        fn sigemptyset(set: *mut SigSet) -> c_int;
+        fn sigaddset(set: *mut SigSet, signum: c_int) -> c_int;
+        fn pthread_sigmask(how: c_int, set: *const SigSet, old: *mut SigSet) -> c_int;
+        fn sigwait(set: *const SigSet, signum: *mut c_int) -> c_int;
+        fn shutdown(fd: c_int, how: c_int) -> c_int;
+    }
+
+    fn check(result: c_int) -> io::Result<()> {
+        match result {
+            0 => Ok(()),
+            _ => Err(io::Error::last_os_error()),
+        }
+    }
+
+    /// Sets the accept queue of a listening socket to [`LISTEN_BACKLOG`].
+    pub fn widen_backlog(listener: &TcpListener) -> io::Result<()> {
+        // SAFETY: listen(2) takes a descriptor and an integer and touches no
+        // memory of ours; the descriptor stays open while `listener` is
+        // borrowed.
+        check(unsafe { listen(listener.as_raw_fd(), LISTEN_BACKLOG) })
+    }
+
+    /// Stops a listening socket from taking connections, now: new connects
+    /// are refused and a thread blocked in `accept` on it wakes with an
+    /// error.
+    pub fn stop_listening(listener: &TcpListener) -> io::Result<()> {
+        // SAFETY: shutdown(2) takes a descriptor and an integer and touches
+        // no memory of ours; the descriptor stays open while borrowed.
+        check(unsafe { shutdown(listener.as_raw_fd(), SHUT_RD) })
+    }
+
+    /// Makes sure threads spawned from now on get no alternate signal stack:
+    /// on the first start, re-executes the program with its own arguments and
+    /// with SIGSEGV and SIGBUS ignored (this call then never returns); on the
+    /// second, when both arrive ignored, restores their default dispositions
+    /// and returns `true`. Returns `false` if the program could not be
+    /// re-executed (threads then keep their signal stacks). Call it from
+    /// `main`, before any other thread exists and before any file is opened.
+    pub fn drop_signal_stacks() -> bool {
+        // SAFETY: signal(2) with SIG_IGN or SIG_DFL installs no code and
+        // touches no memory of ours; no other thread exists yet to race with.
+        let (segv, bus) = unsafe { (signal(SIGSEGV, SIG_IGN), signal(SIGBUS, SIG_IGN)) };
+        // std installs its handler (and with it the signal stacks) for each of
+        // the two that is at its default, so both must have been ignored.
+        let dropped = segv == SIG_IGN && bus == SIG_IGN;
+        if !dropped {
+            if let Ok(program) = std::env::current_exe() {
+                // Only returns if the exec failed.
+                let _ = Command::new(program)
+                    .args(std::env::args_os().skip(1))
+                    .exec();
+            }
+        }
+        // Re-executed, or the exec failed: either way, back to the defaults.
+        // SAFETY: as above.
+        unsafe {
+            signal(SIGSEGV, SIG_DFL);
+            signal(SIGBUS, SIG_DFL);
+        }
+        dropped
+    }
+
+    /// SIGTERM and SIGINT, blocked in every thread, to be taken by
+    /// [`StopSignals::wait`].
+    pub struct StopSignals(SigSet);
+
+    /// Blocks SIGTERM and SIGINT in the calling thread and every thread it
+    /// spawns from now on. Call it from `main` before any other thread
+    /// exists, so that no thread is left for the kernel to deliver them to.
+    pub fn block_stop_signals() -> StopSignals {
+        let mut set = SigSet([0; 16]);
+        // SAFETY: the set is a valid, owned sigset_t-sized buffer; the calls
+        // only write it (sigemptyset, sigaddset) or read it and change this
+        // thread's mask (pthread_sigmask, with no old set asked for).
+        unsafe {
+            sigemptyset(&mut set);
+            sigaddset(&mut set, SIGTERM);
+            sigaddset(&mut set, SIGINT);
+            pthread_sigmask(SIG_BLOCK, &set, std::ptr::null_mut());
+        }
+        StopSignals(set)
+    }
+
+    impl StopSignals {
+        /// Waits for the next SIGTERM or SIGINT.
+        pub fn wait(&self) {
+            let mut signum: c_int = 0;
+            // SAFETY: both pointers are valid for the call; sigwait only reads
+            // the set and writes the signal number.
+            while unsafe { sigwait(&self.0, &mut signum) } != 0 {}
+        }
+    }
+
+    /// How many connection threads fit under `vm.max_map_count` (read from
+    /// `/proc`, 65,530 if unreadable). Past it a new mapping would fail, and
+    /// std aborts the process when a thread's or an allocation's mapping
+    /// fails.
+    pub fn thread_budget(mappings_per_thread: usize) -> usize {
+        let max_map_count = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+            .ok()
+            .and_then(|s| s.trim().parse::<usize>().ok())
+            .unwrap_or(65_530);
+        super::budget(max_map_count, mappings_per_thread)
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod other {
+    use std::io;
+    use std::net::TcpListener;
+
+    /// Keeps std's backlog.
+    pub fn widen_backlog(_listener: &TcpListener) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// Not offered here: the listener keeps listening until the process ends.
+    pub fn stop_listening(_listener: &TcpListener) -> io::Result<()> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
+    /// Threads keep their signal stacks: `false`.
+    pub fn drop_signal_stacks() -> bool {
+        false
+    }
+
+    /// No graceful stop here: signals keep their default action.
+    pub struct StopSignals;
+
+    /// Leaves the signals alone.
+    pub fn block_stop_signals() -> StopSignals {
+        StopSignals
+    }
+
+    impl StopSignals {
+        /// Never returns: the default action ends the process.
+        pub fn wait(&self) {
+            loop {
+                std::thread::park();
+            }
+        }
+    }
+
+    /// No known mapping limit.
+    pub fn thread_budget(_mappings_per_thread: usize) -> usize {
+        usize::MAX
+    }
 }
 
 #[cfg(test)]

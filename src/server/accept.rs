@@ -6,6 +6,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
@@ -37,6 +38,10 @@ pub fn serve(listener: TcpListener, shared: Arc<Shared>) -> ! {
         let (stream, peer) = match listener.accept() {
             Ok(accepted) => accepted,
             Err(e) if is_per_connection(&e) => continue,
+            Err(_) if shared.stopping.load(Ordering::Relaxed) => loop {
+                // The listener is closed; the stop thread ends the process.
+                thread::park();
+            },
             Err(e) => {
                 complain("cannot accept", &e);
                 continue;

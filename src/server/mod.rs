@@ -14,6 +14,7 @@ pub mod gate;
 pub mod routes;
 pub mod stream;
 
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use crate::config::Config;
@@ -42,6 +43,8 @@ pub struct Shared {
     pub threads: Arc<Gate>,
     /// Open streams (`--max-clients`).
     pub clients: Arc<Gate>,
+    /// Set when the server is stopping: the accept loop stops accepting.
+    pub stopping: AtomicBool,
 }
 
 impl Shared {
@@ -60,6 +63,7 @@ impl Shared {
             metrics,
             pending_heads: Gate::new(MAX_PENDING_HEADS),
             threads: Gate::new(thread_budget),
+            stopping: AtomicBool::new(false),
         }
     }
 }

@@ -133,6 +133,7 @@ impl EventWriter<'_> {
                     continue;
                 }
                 Next::Dropped => return Err(DisconnectReason::Slow),
+                Next::Ended => return Err(DisconnectReason::Drain),
             };
             let oldest = tick.published();
             // Drain whatever else is queued, so a client that fell behind
@@ -155,8 +156,10 @@ impl EventWriter<'_> {
                 if buf.capacity() > 2 * WRITE_PIECE_BYTES {
                     buf = Vec::new(); // One big tick must not stay resident.
                 }
-                if let Some(Next::Dropped) = next {
-                    return Err(DisconnectReason::Slow);
+                match next {
+                    Some(Next::Dropped) => return Err(DisconnectReason::Slow),
+                    Some(Next::Ended) => return Err(DisconnectReason::Drain),
+                    _ => {}
                 }
             }
             self.metrics.delivered_after(oldest.elapsed());
@@ -176,7 +179,11 @@ impl EventWriter<'_> {
         let mut last_events = Instant::now();
         let mut last_write = last_events;
         loop {
-            sleep_until(last_events + period);
+            // The whole period, whatever wakes the thread meanwhile.
+            let next_write = last_events + period;
+            while Instant::now() < next_write {
+                pause_until(sub, next_write)?;
+            }
             loop {
                 let runs = sub.newest_since();
                 if !runs.is_empty() {
@@ -191,7 +198,7 @@ impl EventWriter<'_> {
                     last_write = Instant::now();
                 } else {
                     // Woken by the hub at the next event, or for a heartbeat.
-                    thread::park_timeout(left);
+                    pause_until(sub, Instant::now() + left)?;
                 }
             }
         }
@@ -219,6 +226,9 @@ impl EventWriter<'_> {
             if written < bytes.len() && sub.is_dropped() {
                 return Err(DisconnectReason::Slow);
             }
+            if written < bytes.len() && sub.is_ended() {
+                return Err(DisconnectReason::Drain);
+            }
         }
         self.metrics.sent(events, bytes.len());
         self.events_sent += events as u64;
@@ -226,14 +236,17 @@ impl EventWriter<'_> {
     }
 }
 
-/// Sleeps until `deadline`, whatever unparks the thread meanwhile.
-fn sleep_until(deadline: Instant) {
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return;
-        }
+/// Sleeps until `deadline`, or until the hub wakes this thread (it has
+/// news for a conflated stream that was waiting for it); ends the stream if
+/// the server is stopping.
+fn pause_until(sub: &Subscription, deadline: Instant) -> Result<(), DisconnectReason> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if !left.is_zero() {
         thread::park_timeout(left);
+    }
+    match sub.is_ended() {
+        true => Err(DisconnectReason::Drain),
+        false => Ok(()),
     }
 }
 

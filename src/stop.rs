@@ -1,0 +1,65 @@
+//! Stopping (SPEC "Stopping"): on SIGTERM or SIGINT the server stops
+//! listening at once, so a load balancer moves on; ends its open streams in
+//! random order spread evenly over `--drain`, so their clients reconnect
+//! elsewhere a few at a time rather than all at once; logs one line with the
+//! count and exits 0. A second signal ends it at once, with status 1.
+
+use std::io;
+use std::net::TcpListener;
+use std::process;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::server::Shared;
+use crate::sys::{self, StopSignals};
+
+/// After the last stream is told to end, how long its thread may take to
+/// finish its write and count its disconnect before the process exits.
+const LAST_WRITES: Duration = Duration::from_secs(1);
+
+/// Starts the thread that waits for the stop signals.
+pub fn spawn(signals: StopSignals, listener: TcpListener, shared: Arc<Shared>) -> io::Result<()> {
+    thread::Builder::new()
+        .name("tickstream-stop".into())
+        .spawn(move || {
+            signals.wait();
+            thread::spawn(move || {
+                signals.wait();
+                crate::log::write_now("tickstream: second signal: exiting now");
+                process::exit(1);
+            });
+            stop(&listener, &shared);
+        })
+        .map(drop)
+}
+
+fn stop(listener: &TcpListener, shared: &Shared) -> ! {
+    shared.stopping.store(true, Ordering::Relaxed);
+    if let Err(e) = sys::stop_listening(listener) {
+        crate::log!("tickstream: cannot close the listening socket: {e}");
+    }
+    let drain = shared.config.drain;
+    let mut enders = shared.hub.drain();
+    fastrand::shuffle(&mut enders);
+    let count = enders.len();
+    crate::log!(
+        "tickstream: stopping: ending {count} streams over {:.1}s",
+        drain.as_secs_f64()
+    );
+    let started = Instant::now();
+    for (i, ender) in enders.iter().enumerate() {
+        let slot = started + drain.mul_f64(i as f64 / count as f64);
+        thread::sleep(slot.saturating_duration_since(Instant::now()));
+        ender.end();
+    }
+    let last_writes = Instant::now() + LAST_WRITES;
+    while shared.metrics.clients_connected() > 0 && Instant::now() < last_writes {
+        thread::sleep(Duration::from_millis(10));
+    }
+    crate::log::write_now(&format!(
+        "tickstream: stopped after draining {count} streams"
+    ));
+    process::exit(0)
+}
