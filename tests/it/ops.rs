@@ -272,41 +272,24 @@ fn running_out_of_file_descriptors_is_logged_and_survived() {
 }
 
 #[test]
-fn long_symbol_filters_do_not_slow_the_feed() {
-    // 200 clients each filtering on 256 symbols that never come: publishing
-    // asks every filter about every event, under the hub's lock. With a
-    // linear filter this took seconds (2.56 billion comparisons).
-    let mut server = Server::start_stdin(&["--heartbeat", "10s"]);
+fn a_filter_of_more_than_256_symbols_is_refused() {
+    // How fast publishing is past many long filters is the hub's unit test
+    // (it counts the work); here, only the limit a client sees.
+    let server = Server::start_stdin(&["--heartbeat", "10s"]);
     let symbols: Vec<String> = (0..256).map(|i| format!("N{i:X}")).collect();
-    let path = format!("/prices?symbols={}", symbols.join(","));
-    let idle: Vec<Sse> = (0..200)
-        .map(|_| Sse::connect(server.addr, &path, ""))
-        .collect();
-    let mut witness = Sse::connect(server.addr, "/prices?symbols=BTC", "");
-    let lines: String = (1..=50_000).map(|i| format!("BTC {i}\n")).collect();
-    let started = std::time::Instant::now();
-    server.feed(&lines);
-    let mut last = witness.next_event(IO_TIMEOUT).unwrap();
-    while last.price != "50000" {
-        last = witness.next_event(IO_TIMEOUT).expect("all 50,000 events");
-    }
-    println!(
-        "50,000 events past 200 clients x 256-symbol filters in {:?}",
-        started.elapsed()
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
-    drop(idle);
-    let too_many = format!("/prices?symbols={},ONE_MORE", symbols.join(","));
-    let reply = request(
+    Sse::connect(
         server.addr,
-        format!("GET {too_many} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+        &format!("/prices?symbols={}", symbols.join(",")),
+        "",
     );
-    assert_eq!(reply.status, 400);
-    assert_eq!(reply.body, "too many symbols: at most 256 per stream\n");
+    let too_many = get(
+        server.addr,
+        &format!("/prices?symbols={},ONE_MORE", symbols.join(",")),
+    );
+    assert_eq!(
+        (too_many.status, too_many.body.as_str()),
+        (400, "too many symbols: at most 256 per stream\n")
+    );
 }
 
 #[test]
