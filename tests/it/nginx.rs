@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::*;
@@ -30,16 +30,17 @@ fn readme_block() -> String {
     readme[start..start + len].to_string()
 }
 
+/// nginx on a loopback port, with its own directory for configuration,
+/// logs and temporary files; stopped and the directory removed on drop.
 struct Nginx {
-    child: Child,
+    child: ChildGuard,
     dir: PathBuf,
     addr: SocketAddr,
 }
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.child.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -79,7 +80,11 @@ fn start_nginx(binary: &str, upstream: SocketAddr) -> Nginx {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start nginx");
-    let nginx = Nginx { child, dir, addr };
+    let nginx = Nginx {
+        child: ChildGuard::new(child),
+        dir,
+        addr,
+    };
     assert!(
         wait_until(Duration::from_secs(10), || std::net::TcpStream::connect(
             addr

@@ -320,44 +320,19 @@ fn resuming_clients_do_not_each_keep_a_copy_of_the_history() {
 
 #[test]
 fn a_stderr_nobody_reads_does_not_stall_the_feed() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tickstream"))
-        .args(["--addr", "127.0.0.1:0", "--feed", "stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Read the listening line, then never read stderr again: the pipe
-    // (64 KiB) fills with warnings about bad lines.
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut first = String::new();
-    stderr.read_line(&mut first).unwrap();
-    let addr: std::net::SocketAddr = first
-        .trim_end()
-        .rsplit("http://")
-        .next()
-        .unwrap()
-        .trim_end_matches('/')
-        .parse()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut sse = Sse::connect(addr, "/prices", "");
+    // After the listening line nobody reads stderr: the pipe (64 KiB) fills
+    // with warnings about bad lines.
+    let mut server = Server::start_stdin_leaving_stderr_unread(&[]);
+    let mut sse = Sse::connect(server.addr, "/prices", "");
     let junk: String = (0..5000)
         .map(|i| format!("not a price line {i}\n"))
         .collect();
-    stdin.write_all(junk.as_bytes()).unwrap();
-    stdin.write_all(b"BTC 1.5\n").unwrap();
-    stdin.flush().unwrap();
-    let event = sse.next_event(IO_TIMEOUT);
-    let health = get(addr, "/healthz").status;
-    let _ = child.kill();
-    let _ = child.wait();
+    server.feed(&junk);
+    server.feed("BTC 1.5\n");
     assert_eq!(
-        event.map(|e| e.price).as_deref(),
+        sse.next_event(IO_TIMEOUT).map(|e| e.price).as_deref(),
         Some("1.5"),
         "the feed stalled on a full stderr"
     );
-    assert_eq!(health, 200);
+    assert_eq!(get(server.addr, "/healthz").status, 200);
 }

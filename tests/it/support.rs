@@ -4,7 +4,8 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::ops::{Deref, DerefMut};
+use std::process::{Child, ChildStderr, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -16,28 +17,114 @@ pub const IDLE_THREADS: usize = 3;
 /// How long any single read in a test may block.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A child process, killed and reaped when dropped, so a failing test
+/// leaves nothing running.
+pub struct ChildGuard(Child);
+
+impl ChildGuard {
+    /// Takes charge of `child`.
+    pub fn new(child: Child) -> ChildGuard {
+        ChildGuard(child)
+    }
+
+    /// Waits up to `timeout` for the process to exit on its own.
+    pub fn exit_within(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let mut status = None;
+        wait_until(timeout, || {
+            status = self.0.try_wait().expect("try_wait");
+            status.is_some()
+        });
+        status
+    }
+
+    /// Kills the process and waits for it.
+    pub fn stop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Deref for ChildGuard {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl DerefMut for ChildGuard {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `tickstream` itself (`sh` for [`Server::start_with_open_files_limit`])
+/// with none of its settings from the environment: the tests set every flag
+/// they rely on.
+pub fn without_tickstream_env(mut command: Command) -> Command {
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("TICKSTREAM_") || name == "PORT" {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+/// The address in the server's first line, `tickstream 0.1.0 listening on
+/// http://127.0.0.1:PORT/`.
+pub fn listening_addr(line: &str) -> SocketAddr {
+    line.split(" listening on http://")
+        .nth(1)
+        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+        .trim_end()
+        .trim_end_matches('/')
+        .parse()
+        .unwrap_or_else(|e| panic!("address in {line:?}: {e}"))
+}
+
+/// What a test does with the server's stderr after its first line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stderr {
+    /// Read for the whole run into [`Server::log`], so the server never
+    /// blocks on it.
+    Drain,
+    /// Kept open and never read again: the pipe fills.
+    LeaveUnread,
+}
+
 /// The real `tickstream` binary, started with `--addr 127.0.0.1:0` (unless
 /// the test gives an address) and killed and reaped on drop.
 pub struct Server {
-    child: Child,
+    child: ChildGuard,
     /// The address it listens on, read from its first stderr line.
     pub addr: SocketAddr,
     log: Arc<Mutex<String>>,
     /// Its standard input, for `--feed stdin`.
     pub stdin: Option<ChildStdin>,
+    /// Its stderr, held open unread (see [`Server::start_stdin_leaving_stderr_unread`]).
+    _unread_stderr: Option<BufReader<ChildStderr>>,
 }
 
 impl Server {
     /// Starts the server with these flags.
     pub fn start(args: &[&str]) -> Server {
-        Server::spawn(args, false)
+        Server::spawn(args, false, Stderr::Drain)
     }
 
     /// Starts the server with `--feed stdin` and these flags.
     pub fn start_stdin(args: &[&str]) -> Server {
-        let mut all = vec!["--feed", "stdin"];
-        all.extend_from_slice(args);
-        Server::spawn(&all, true)
+        Server::spawn(&with_stdin_feed(args), true, Stderr::Drain)
+    }
+
+    /// Like [`Server::start_stdin`], but stderr is never read after the
+    /// listening line, so the pipe fills (64 KiB on Linux) and stays full.
+    pub fn start_stdin_leaving_stderr_unread(args: &[&str]) -> Server {
+        Server::spawn(&with_stdin_feed(args), true, Stderr::LeaveUnread)
     }
 
     /// Starts the server with these flags under an open-files limit
@@ -49,29 +136,30 @@ impl Server {
             &format!("ulimit -n {limit} && exec \"$0\" \"$@\""),
             env!("CARGO_BIN_EXE_tickstream"),
         ]);
-        Server::spawn_command(command, args, false)
+        Server::spawn_command(command, args, false, Stderr::Drain)
     }
 
-    fn spawn(args: &[&str], piped_stdin: bool) -> Server {
+    fn spawn(args: &[&str], piped_stdin: bool, stderr: Stderr) -> Server {
         Server::spawn_command(
             Command::new(env!("CARGO_BIN_EXE_tickstream")),
             args,
             piped_stdin,
+            stderr,
         )
     }
 
-    fn spawn_command(mut command: Command, args: &[&str], piped_stdin: bool) -> Server {
+    fn spawn_command(
+        command: Command,
+        args: &[&str],
+        piped_stdin: bool,
+        stderr_use: Stderr,
+    ) -> Server {
+        let mut command = without_tickstream_env(command);
         if !args.contains(&"--addr") {
             command.args(["--addr", "127.0.0.1:0"]);
         }
-        command.args(args);
-        // The tests set every flag they rely on; none comes from outside.
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("TICKSTREAM_") || name == "PORT" {
-                command.env_remove(name);
-            }
-        }
         command
+            .args(args)
             .stdin(if piped_stdin {
                 Stdio::piped()
             } else {
@@ -79,41 +167,43 @@ impl Server {
             })
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        let mut child = command.spawn().expect("start tickstream");
+        let mut child = ChildGuard::new(command.spawn().expect("start tickstream"));
         let stderr = child.stderr.take().unwrap();
         let log = Arc::new(Mutex::new(String::new()));
         let (first_tx, first_rx) = mpsc::channel();
         let log_writer = Arc::clone(&log);
-        // Drain stderr for the whole run, so the server never blocks on it.
         thread::spawn(move || {
-            let mut first = Some(first_tx);
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(tx) = first.take() {
-                    let _ = tx.send(line.clone());
-                }
+            let append = |line: &str| {
                 let mut log = log_writer.lock().unwrap();
-                log.push_str(&line);
+                log.push_str(line);
                 log.push('\n');
+            };
+            let mut stderr = BufReader::new(stderr);
+            let mut first = String::new();
+            let _ = stderr.read_line(&mut first);
+            let first = first.trim_end().to_string();
+            append(&first);
+            if stderr_use == Stderr::LeaveUnread {
+                let _ = first_tx.send((first, Some(stderr)));
+                return;
+            }
+            let _ = first_tx.send((first, None));
+            for line in stderr.lines() {
+                let Ok(line) = line else { break };
+                append(&line);
             }
         });
-        let first = first_rx
+        let (first, unread_stderr) = first_rx
             .recv_timeout(Duration::from_secs(20))
             .expect("listening line on stderr");
-        let url = first
-            .split(" listening on http://")
-            .nth(1)
-            .unwrap_or_else(|| panic!("unexpected first line: {first}"));
-        let addr = url
-            .trim_end_matches('/')
-            .parse()
-            .expect("address in listening line");
+        let addr = listening_addr(&first);
         let stdin = child.stdin.take();
         Server {
             child,
             addr,
             log,
             stdin,
+            _unread_stderr: unread_stderr,
         }
     }
 
@@ -163,7 +253,13 @@ impl Server {
 
     /// True while the process has not exited.
     pub fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        self.exit_status().is_none()
+    }
+
+    /// How the process ended (`None` while it runs), for failure messages:
+    /// an exit code, or the signal that killed it.
+    pub fn exit_status(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
     }
 
     /// The value of one sample line of `/metrics`, e.g.
@@ -179,15 +275,15 @@ impl Server {
 
     /// Kills the process and waits for it.
     pub fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.child.stop();
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop();
-    }
+/// `--feed stdin` and these flags.
+fn with_stdin_feed<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec!["--feed", "stdin"];
+    all.extend_from_slice(args);
+    all
 }
 
 /// A number from `/proc/PID/status` (`Threads:`, `VmRSS:` in KiB).
@@ -500,13 +596,5 @@ pub fn assert_consecutive(events: &[Event]) {
             pair[0].id + 1,
             "ids must be consecutive: {pair:?}"
         );
-    }
-}
-
-impl Server {
-    /// How the process ended (`None` while it runs), for failure messages:
-    /// an exit code, or the signal that killed it.
-    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.try_wait().ok().flatten()
     }
 }
