@@ -27,7 +27,6 @@ use std::time::{Duration, Instant};
 use fastrand::Rng;
 use tickstream::http::{parse_head, Parsed, MAX_HEAD_BYTES};
 
-use crate::bad_input::Watcher;
 use crate::props::expected_line;
 use crate::support::*;
 
@@ -37,11 +36,6 @@ use crate::support::*;
 /// of even 1 KiB per connection passes 2 MiB within the ~2,000 connections
 /// of the bigger tests.
 const RSS_SLACK_KIB: usize = 2 * 1024;
-
-/// The longest a well-behaved client may wait between two events while a
-/// fault runs, for the 10 to 50 ms intervals used here: ten ticks or more,
-/// on a 2-core machine shared with builds and benchmarks.
-const MAX_GAP: Duration = Duration::from_millis(500);
 
 /// What a test checks after the fault: threads, descriptors and memory of
 /// the idle server before it.
@@ -148,18 +142,6 @@ fn warm_up(server: &Server, n: usize) {
     }
 }
 
-/// Stops the watcher and checks its longest gap.
-fn check_watcher(watcher: Watcher, interval: &str, what: &str) {
-    let (events, worst) = watcher.finish();
-    println!(
-        "{what}: watcher read {events} events, longest gap {worst:?} at a {interval} interval"
-    );
-    assert!(
-        worst < MAX_GAP,
-        "{what}: the well-behaved client waited {worst:?}"
-    );
-}
-
 /// Reads until the peer closes, an error, `max` bytes or the socket's read
 /// timeout; returns what arrived and the error, if any.
 fn read_all(stream: &mut TcpStream, max: usize) -> (Vec<u8>, Option<io::ErrorKind>) {
@@ -184,14 +166,6 @@ fn status_of(bytes: &[u8]) -> Option<u16> {
 
 /// Every status tickstream answers with.
 const STATUSES: [u16; 10] = [200, 204, 400, 404, 405, 408, 414, 431, 503, 505];
-
-/// 200 symbols: with a 10 ms interval, about 1.6 MB/s per unfiltered
-/// client, so one that never reads fills its socket buffers in seconds.
-fn many_symbols() -> String {
-    let mut symbols = vec!["BTC".to_string()];
-    symbols.extend((1..200).map(|i| format!("SYMBOL{i:03}")));
-    symbols.join(",")
-}
 
 // ------------------------------------------------------------ garbage
 
@@ -393,7 +367,7 @@ fn a_storm_of_garbage_requests() {
         assert!(total.statuses.contains_key(&status), "no {status} answer");
     }
     assert_up(&mut server, "storm");
-    check_watcher(watcher, "50 ms", "storm");
+    watcher.finish_on_time(Duration::from_millis(50), "storm");
     base.check_back(&mut server, "storm");
 }
 
@@ -567,24 +541,12 @@ fn slowloris_is_capped_and_timed_out() {
     );
     assert!(slowest < Duration::from_secs(2), "{slowest:?}");
     assert_up(&mut server, "slowloris");
-    check_watcher(watcher, "50 ms", "slowloris");
+    watcher.finish_on_time(Duration::from_millis(50), "slowloris");
     base.check_back(&mut server, "slowloris");
     assert!(server.metric("tickstream_requests_rejected_total{status=\"408\"}") >= tally.timeouts);
 }
 
 // ------------------------------------------------------------ non-readers
-
-/// Opens `n` stream connections that never read.
-fn stalled_clients(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
-    (0..n)
-        .map(|_| {
-            let mut s = connect(addr);
-            s.write_all(b"GET /prices HTTP/1.1\r\nHost: stalled\r\n\r\n")
-                .unwrap();
-            s
-        })
-        .collect()
-}
 
 fn dropped_as_slow(server: &Server) -> u64 {
     server.metric("tickstream_disconnects_total{reason=\"slow\"}")
@@ -620,7 +582,7 @@ fn clients_that_never_read_are_dropped() {
             .then(|| Watcher::start(&server, "/prices?symbols=BTC"));
         let before = dropped_as_slow(&server);
         let started = Instant::now();
-        let stalled = stalled_clients(server.addr, n);
+        let stalled = never_reading_clients(server.addr, n);
         let all_dropped = wait_until(Duration::from_secs(20), || {
             dropped_as_slow(&server) >= before + n as u64
         });
@@ -637,7 +599,7 @@ fn clients_that_never_read_are_dropped() {
         drop(stalled);
         assert_up(&mut server, "non-readers");
         if let Some(watcher) = watcher {
-            check_watcher(watcher, "10 ms", "non-readers");
+            watcher.finish_on_time(Duration::from_millis(10), "non-readers");
         } else {
             base = Some(Baseline::take(&server, 50));
         }
@@ -646,30 +608,6 @@ fn clients_that_never_read_are_dropped() {
 }
 
 // ------------------------------------------------------------ resets
-
-/// Opens `n` streams (every other one asking for the whole history), waits
-/// until data sits unread in each, and drops them all: unread data makes
-/// Linux reset the connection instead of closing it (std cannot set
-/// `SO_LINGER` 0).
-fn reset_clients(addr: SocketAddr, n: usize) {
-    let streams: Vec<TcpStream> = (0..n)
-        .map(|i| {
-            let mut s = connect(addr);
-            let resume = if i % 2 == 0 {
-                "Last-Event-ID: 0\r\n"
-            } else {
-                ""
-            };
-            s.write_all(format!("GET /prices HTTP/1.1\r\nHost: reset\r\n{resume}\r\n").as_bytes())
-                .unwrap();
-            s
-        })
-        .collect();
-    for s in &streams {
-        let mut byte = [0u8; 1];
-        s.peek(&mut byte).expect("stream data");
-    }
-}
 
 #[test]
 fn clients_that_reset_mid_stream() {
@@ -703,7 +641,7 @@ fn clients_that_reset_mid_stream() {
     );
     assert_eq!(server.metric("tickstream_clients_connected"), 1);
     assert_up(&mut server, "resets");
-    check_watcher(watcher, "20 ms", "resets");
+    watcher.finish_on_time(Duration::from_millis(20), "resets");
     base.check_back(&mut server, "resets");
 }
 
@@ -752,7 +690,7 @@ fn churn_connect_read_close() {
     println!("churn: {done} connections from {threads} threads in 5 s");
     assert!(done >= 100, "{done}");
     assert_up(&mut server, "churn");
-    check_watcher(watcher, "20 ms", "churn");
+    watcher.finish_on_time(Duration::from_millis(20), "churn");
     base.check_back(&mut server, "churn");
     assert_eq!(
         server.metric("tickstream_connections_total"),
@@ -1095,7 +1033,7 @@ fn soak() {
     // 10 clients that never read, every 20 s, held for 15 s.
     spawn(Box::new(move |counts| {
         while Instant::now() + Duration::from_secs(15) < until {
-            let stalled = stalled_clients(addr, 10);
+            let stalled = never_reading_clients(addr, 10);
             counts.stalled.fetch_add(10, Ordering::Relaxed);
             thread::sleep(Duration::from_secs(15));
             drop(stalled);
@@ -1234,7 +1172,7 @@ fn soak() {
         dropped >= stalled,
         "{dropped} of {stalled} never-reading clients dropped"
     );
-    check_watcher(watcher, "50 ms", "soak");
+    watcher.finish_on_time(Duration::from_millis(50), "soak");
     base.check_back(&mut server, "soak");
     // The stdin server: its feed ended, the rest is back.
     assert!(feed.wait_for_log("stdin feed ended", IO_TIMEOUT));

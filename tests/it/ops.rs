@@ -1,7 +1,6 @@
 //! Operations: the stdin feed, `/metrics` against what clients saw, and
 //! threads and file descriptors after abrupt disconnects.
 
-use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
 
@@ -166,27 +165,8 @@ fn threads_and_fds_return_to_baseline_after_abrupt_resets() {
     assert!(wait_until(IO_TIMEOUT, || server.threads() == IDLE_THREADS));
     let (threads, fds) = (server.threads(), server.fds());
     let clients = 300;
-    for round in 0..3 {
-        let streams: Vec<_> = (0..clients / 3)
-            .map(|_| {
-                let mut s = connect(server.addr);
-                s.write_all(b"GET /prices HTTP/1.1\r\nHost: x\r\n\r\n")
-                    .unwrap();
-                s
-            })
-            .collect();
-        // Wait until data is waiting unread in every socket: closing then
-        // resets the connection (RST) instead of a clean FIN.
-        for s in &streams {
-            let mut byte = [0u8; 1];
-            s.peek(&mut byte).unwrap();
-        }
-        println!(
-            "round {round}: {} threads with {} clients",
-            server.threads(),
-            streams.len()
-        );
-        drop(streams);
+    for _ in 0..3 {
+        reset_clients(server.addr, clients / 3);
     }
     let back = wait_until(Duration::from_secs(10), || {
         server.threads() == threads && server.fds() == fds

@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::ops::{Deref, DerefMut};
 use std::process::{Child, ChildStderr, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -16,6 +17,12 @@ pub const IDLE_THREADS: usize = 3;
 
 /// How long any single read in a test may block.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The longest a well-behaved client may wait between two events while
+/// something else loads the server, at the 10 to 100 ms intervals used with
+/// a [`Watcher`]: five ticks or more, on a 2-core machine shared with
+/// builds and benchmarks.
+pub const MAX_GAP: Duration = Duration::from_millis(500);
 
 /// A child process, killed and reaped when dropped, so a failing test
 /// leaves nothing running.
@@ -596,5 +603,105 @@ pub fn assert_consecutive(events: &[Event]) {
             pair[0].id + 1,
             "ids must be consecutive: {pair:?}"
         );
+    }
+}
+
+/// Asserts ids strictly increase by one.
+
+/// A client reading a stream on its own thread; on `finish`, how many
+/// events it read and the longest time it waited between two of them.
+pub struct Watcher {
+    stop: Arc<AtomicBool>,
+    handle: thread::JoinHandle<(usize, Duration)>,
+}
+
+impl Watcher {
+    /// Connects to `path`, reads its first event, and goes on reading.
+    pub fn start(server: &Server, path: &str) -> Watcher {
+        let mut sse = Sse::connect(server.addr, path, "");
+        sse.next_event(IO_TIMEOUT).expect("first event");
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop_reading = Arc::clone(&stop);
+        let handle = thread::spawn(move || {
+            let mut last = Instant::now();
+            let (mut events, mut worst) = (0, Duration::ZERO);
+            while !stop_reading.load(Ordering::Relaxed) {
+                sse.next_event(IO_TIMEOUT).expect("stream keeps flowing");
+                worst = worst.max(last.elapsed());
+                last = Instant::now();
+                events += 1;
+            }
+            (events, worst)
+        });
+        Watcher { stop, handle }
+    }
+
+    /// Stops reading; returns (events read, longest gap between events).
+    pub fn finish(self) -> (usize, Duration) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.join().expect("watcher thread")
+    }
+
+    /// Stops reading, prints what it saw while `what` ran, and asserts it
+    /// never waited [`MAX_GAP`] for an event of a stream ticking every
+    /// `interval`.
+    pub fn finish_on_time(self, interval: Duration, what: &str) {
+        assert!(interval * 5 <= MAX_GAP, "{interval:?} is too slow a tick");
+        let (events, worst) = self.finish();
+        println!(
+            "{what}: watcher read {events} events, longest gap {worst:?} at a {interval:?} interval"
+        );
+        assert!(
+            worst < MAX_GAP,
+            "{what}: the well-behaved client waited {worst:?}"
+        );
+    }
+}
+
+/// 200 symbols, `BTC` first: with a 10 ms interval, about 1.6 MB/s per
+/// unfiltered client, so one that never reads fills its socket buffers
+/// within seconds.
+pub fn many_symbols() -> String {
+    let mut symbols = vec!["BTC".to_string()];
+    symbols.extend((1..200).map(|i| format!("SYMBOL{i:03}")));
+    symbols.join(",")
+}
+
+/// Connects and sends `GET /prices` with these extra header lines (each
+/// ending in `\r\n`); reads nothing.
+pub fn stream_request(addr: SocketAddr, extra_headers: &str) -> TcpStream {
+    let mut stream = connect(addr);
+    stream
+        .write_all(format!("GET /prices HTTP/1.1\r\nHost: test\r\n{extra_headers}\r\n").as_bytes())
+        .expect("send the stream request");
+    stream
+}
+
+/// Opens `n` streams that never read: their socket buffers fill, then the
+/// server drops them (`slow` or `write_timeout`) while they stay open.
+pub fn never_reading_clients(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
+    (0..n).map(|_| stream_request(addr, "")).collect()
+}
+
+/// Opens `n` streams (every other one asking for the whole history, so
+/// some reset during their catch-up), waits until data sits unread in
+/// each, and drops them all: unread data makes Linux reset the connection
+/// instead of closing it (std cannot set `SO_LINGER` 0).
+pub fn reset_clients(addr: SocketAddr, n: usize) {
+    let streams: Vec<TcpStream> = (0..n)
+        .map(|i| {
+            stream_request(
+                addr,
+                if i % 2 == 0 {
+                    "Last-Event-ID: 0\r\n"
+                } else {
+                    ""
+                },
+            )
+        })
+        .collect();
+    for s in &streams {
+        let mut byte = [0u8; 1];
+        s.peek(&mut byte).expect("stream data");
     }
 }
