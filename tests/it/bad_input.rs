@@ -159,6 +159,7 @@ fn every_bad_input_gets_its_status_and_a_one_line_reason() {
     let mut pieces = connect(server.addr);
     for piece in whole.chunks(whole.len().div_ceil(10)) {
         pieces.write_all(piece).unwrap();
+        // A pause, so each piece reaches the server in a read of its own.
         thread::sleep(Duration::from_millis(20));
     }
     let reply = read_reply(&mut pieces);

@@ -267,6 +267,7 @@ fn storm_connection(addr: SocketAddr, rng: &mut Rng, tally: &mut StormTally) {
         if stream.write_all(piece).is_err() {
             break; // The server answered and closed early.
         }
+        // Now and then a pause, so the pieces arrive in reads of their own.
         if rng.u8(..4) == 0 {
             thread::sleep(Duration::from_millis(1));
         }
@@ -468,6 +469,7 @@ fn slowloris(addr: SocketAddr, pid: u32, target: usize, until: Instant) -> SlowT
         });
         tally.max_waiting = tally.max_waiting.max(waiting);
         tally.max_threads = tally.max_threads.max(proc_status_field(pid, "Threads:"));
+        // The sweep's pace: bytes are due once a second per connection.
         thread::sleep(Duration::from_millis(50));
     }
     tally
@@ -485,6 +487,7 @@ fn prober(addr: SocketAddr, stop: Arc<AtomicBool>) -> thread::JoinHandle<(Vec<u1
             let (answer, _) = read_all(&mut stream, 4096);
             statuses.push(status_of(&answer).unwrap_or(0));
             slowest = slowest.max(started.elapsed());
+            // The probes' pace.
             thread::sleep(Duration::from_millis(250));
         }
         (statuses, slowest)
@@ -617,7 +620,7 @@ fn clients_that_reset_mid_stream() {
     let mut server = Server::start(&["--interval", "20ms", "--symbols", &symbols.join(",")]);
     let base = Baseline::take(&server, 300);
     let watcher = Watcher::start(&server, "/prices?symbols=S00");
-    thread::sleep(Duration::from_millis(600));
+    server.wait_for_published(1024);
     let (rounds, per_round) = (4, 75);
     let connections = server.metric("tickstream_connections_total");
     let closed = server.metric("tickstream_disconnects_total{reason=\"closed\"}");

@@ -143,8 +143,9 @@ fn events_stream_through_nginx_unbuffered_and_resume_works() {
     }
     let last = events.last().unwrap().id;
     drop(sse);
-    std::thread::sleep(Duration::from_millis(700));
-    let mut resumed = Sse::connect(nginx.addr, "/prices", &format!("Last-Event-ID: {last}\r\n"));
+    // Three ticks pass while it is away.
+    server.wait_for_published(server.published() + 3);
+    let mut resumed = Sse::resume(nginx.addr, "/prices", last);
     let after = resumed.events(5, IO_TIMEOUT);
     println!(
         "resumed through nginx after id {last}: first id {}",

@@ -285,7 +285,7 @@ fn resuming_clients_do_not_each_keep_a_copy_of_the_history() {
     let before = server.rss_kib();
     let clients: Vec<Sse> = (0..100)
         .map(|_| {
-            let mut sse = Sse::connect(server.addr, "/prices", "Last-Event-ID: 0\r\n");
+            let mut sse = Sse::resume(server.addr, "/prices", 0);
             assert_eq!(sse.events(1024, IO_TIMEOUT).len(), 1024);
             sse
         })

@@ -88,13 +88,9 @@ fn resume_delivers_exactly_the_missed_events() {
     assert_consecutive(&seen);
     let last = seen.last().unwrap().id;
     drop(client);
-    // At least 3 ticks (15 events) pass while disconnected.
-    std::thread::sleep(Duration::from_millis(250));
-    let mut resumed = Sse::connect(
-        server.addr,
-        "/prices",
-        &format!("Last-Event-ID: {last}\r\n"),
-    );
+    // At least 3 ticks (15 events) pass while it is away.
+    server.wait_for_published(server.published() + 15);
+    let mut resumed = Sse::resume(server.addr, "/prices", last);
     let after = resumed.events(40, IO_TIMEOUT);
     println!(
         "read {} events, resumed after id {last}: got {} ids from {}",
@@ -123,7 +119,8 @@ fn resume_by_query_parameter_and_header_precedence() {
     let mut client = Sse::connect(server.addr, "/prices", "");
     let last = client.events(7, IO_TIMEOUT).last().unwrap().id;
     drop(client);
-    std::thread::sleep(Duration::from_millis(200));
+    // Two ticks pass while it is away.
+    server.wait_for_published(server.published() + 10);
     let mut by_query = Sse::connect(server.addr, &format!("/prices?lastEventId={last}"), "");
     let after = by_query.events(20, IO_TIMEOUT);
     assert_eq!(after[0].id, last + 1);
@@ -207,12 +204,9 @@ fn resume_across_a_restart_gets_only_newer_ids() {
     drop(client);
     first.stop();
     let second = Server::start(&["--interval", "50ms"]);
-    std::thread::sleep(Duration::from_millis(200));
-    let mut resumed = Sse::connect(
-        second.addr,
-        "/prices",
-        &format!("Last-Event-ID: {last}\r\n"),
-    );
+    // Two ticks, so there is a history to resume from.
+    second.wait_for_published(10);
+    let mut resumed = Sse::resume(second.addr, "/prices", last);
     let after = resumed.events(20, IO_TIMEOUT);
     println!(
         "last id of run 1: {last}; first id resumed from run 2: {}",
@@ -268,9 +262,9 @@ fn quiet_stream_carries_heartbeats() {
 fn same_seed_same_prices() {
     let prices = |seed: &str| {
         let server = Server::start(&["--interval", "20ms", "--seed", seed]);
-        std::thread::sleep(Duration::from_millis(300));
-        // From the start of the run: the history holds every event so far.
-        let mut sse = Sse::connect(server.addr, "/prices", "Last-Event-ID: 0\r\n");
+        // From the start of the run: the history holds every event so far,
+        // and live ones follow it without a gap.
+        let mut sse = Sse::resume(server.addr, "/prices", 0);
         sse.events(50, IO_TIMEOUT)
             .into_iter()
             .map(|e| (e.symbol, e.price))

@@ -280,6 +280,22 @@ impl Server {
             .unwrap()
     }
 
+    /// Events the feed has published so far.
+    pub fn published(&self) -> u64 {
+        self.metric("tickstream_events_published_total")
+    }
+
+    /// Waits until the feed has published `at_least` events in all, e.g.
+    /// the ticks a client is to miss while it is away: counted, not slept
+    /// for. Panics after [`IO_TIMEOUT`].
+    pub fn wait_for_published(&self, at_least: u64) {
+        assert!(
+            wait_until(IO_TIMEOUT, || self.published() >= at_least),
+            "{} of {at_least} events published after {IO_TIMEOUT:?}",
+            self.published()
+        );
+    }
+
     /// Kills the process and waits for it.
     pub fn stop(&mut self) {
         self.child.stop();
@@ -432,6 +448,12 @@ impl Sse {
             sse.head
         );
         sse
+    }
+
+    /// `GET path` with `Last-Event-ID: last_id`, as a reconnecting
+    /// `EventSource` sends it.
+    pub fn resume(addr: SocketAddr, path: &str, last_id: u64) -> Sse {
+        Sse::connect(addr, path, &format!("Last-Event-ID: {last_id}\r\n"))
     }
 
     /// Like [`Sse::connect`], but returns a non-200 answer as an error.
