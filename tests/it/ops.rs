@@ -2,7 +2,7 @@
 //! threads and file descriptors after abrupt disconnects.
 
 use std::net::TcpStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::support::*;
 
@@ -234,6 +234,7 @@ fn running_out_of_file_descriptors_is_logged_and_survived() {
         "{}",
         server.log()
     );
+    let out_of_fds = Instant::now();
     // Still up, and the stream already open keeps flowing.
     let events = watcher.events(5, IO_TIMEOUT);
     println!(
@@ -246,9 +247,13 @@ fn running_out_of_file_descriptors_is_logged_and_survived() {
     assert!(wait_until(Duration::from_secs(10), || {
         std::panic::catch_unwind(|| get(server.addr, "/healthz").status == 200).unwrap_or(false)
     }));
-    let complaints = server.log().matches("cannot accept").count();
-    println!("{complaints} log lines while out of descriptors (at most one a second)");
-    assert!(complaints <= 5, "{}", server.log());
+    // At most one line a second, counted over however long that took.
+    let (complaints, secs) = (
+        server.log().matches("cannot accept").count() as u64,
+        out_of_fds.elapsed().as_secs(),
+    );
+    println!("{complaints} log lines in {secs} s (and a fraction) out of descriptors");
+    assert!(complaints <= secs + 2, "{}", server.log());
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Threads of an idle server: the accept loop, the feed and the logger.
 pub const IDLE_THREADS: usize = 3;
@@ -317,6 +317,12 @@ pub fn proc_status_field(pid: u32, field: &str) -> usize {
         .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
+}
+
+/// Milliseconds since the Unix epoch: the clock of each event's `ts`.
+pub fn now_ms() -> u64 {
+    let since = SystemTime::now().duration_since(UNIX_EPOCH);
+    since.expect("a clock after 1970").as_millis() as u64
 }
 
 /// Polls `check` every 20 ms until it holds or `timeout` passes.
