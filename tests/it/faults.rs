@@ -73,13 +73,28 @@ impl Baseline {
     /// gone client at its next write, at most one heartbeat later), then
     /// checks memory; prints the figures either way.
     fn check_back(&self, server: &mut Server, what: &str) {
+        self.check_back_to(server, what, self.threads, 200);
+    }
+
+    /// [`Baseline::check_back`] once a stdin feed has ended: its thread is
+    /// gone (the accept loop and the logger are left) and `/healthz`
+    /// answers 503.
+    fn check_back_feed_ended(&self, server: &mut Server, what: &str) {
+        assert!(
+            server.wait_for_log("stdin feed ended", IO_TIMEOUT),
+            "{what}"
+        );
+        self.check_back_to(server, what, self.threads - 1, 503);
+    }
+
+    fn check_back_to(&self, server: &mut Server, what: &str, threads: usize, health: u16) {
         assert_up(server, what);
         let back = wait_until(Duration::from_secs(15), || {
-            server.threads() == self.threads && server.fds() == self.fds
+            server.threads() == threads && server.fds() == self.fds
         });
-        let (threads, fds, rss) = (server.threads(), server.fds(), server.rss_kib());
+        let (now_threads, fds, rss) = (server.threads(), server.fds(), server.rss_kib());
         println!(
-            "{what}: threads {} -> {threads}, fds {} -> {fds}, RSS {} -> {rss} KiB ({:+} KiB)",
+            "{what}: threads {} -> {now_threads}, fds {} -> {fds}, RSS {} -> {rss} KiB ({:+} KiB)",
             self.threads,
             self.fds,
             self.rss_kib,
@@ -87,8 +102,8 @@ impl Baseline {
         );
         assert!(
             back,
-            "{what}: threads {threads} (baseline {}), fds {fds} (baseline {})",
-            self.threads, self.fds
+            "{what}: threads {now_threads} (expected {threads}), fds {fds} (baseline {})",
+            self.fds
         );
         assert!(
             rss <= self.rss_kib + RSS_SLACK_KIB,
@@ -96,7 +111,7 @@ impl Baseline {
             self.rss_kib
         );
         assert_eq!(server.metric("tickstream_clients_connected"), 0);
-        assert_eq!(get(server.addr, "/healthz").status, 200, "{what}");
+        assert_eq!(get(server.addr, "/healthz").status, health, "{what}");
     }
 }
 
@@ -553,29 +568,9 @@ fn slowloris_is_capped_and_timed_out() {
 
 // ------------------------------------------------------------ non-readers
 
-fn dropped_as_slow(server: &Server) -> u64 {
-    server.metric("tickstream_disconnects_total{reason=\"slow\"}")
-        + server.metric("tickstream_disconnects_total{reason=\"write_timeout\"}")
-}
-
 #[test]
 fn clients_that_never_read_are_dropped() {
-    let symbols = many_symbols();
-    let mut server = Server::start(&[
-        "--interval",
-        "10ms",
-        "--symbols",
-        &symbols,
-        // 50 ticks of 10 ms: the well-behaved client is dropped only if it
-        // falls MAX_GAP behind (with 8, a thread stalled for 80 ms on this
-        // shared machine was enough). Never-reading ones fill their socket
-        // buffers, then their queue or the write timeout ends them.
-        "--client-queue",
-        "50",
-        "--write-timeout",
-        "1s",
-        "--quiet",
-    ]);
+    let mut server = Server::start_for_non_readers(&["--quiet"]);
     // Two rounds: the first one sets the allocator's high-water mark (the
     // ticks queued for stalled clients are freed, but glibc keeps the
     // memory), the second must not raise it by more than the slack.
@@ -585,16 +580,16 @@ fn clients_that_never_read_are_dropped() {
         let watcher = base
             .is_some()
             .then(|| Watcher::start(&server, "/prices?symbols=BTC"));
-        let before = dropped_as_slow(&server);
+        let before = server.dropped_as_slow();
         let started = Instant::now();
         let stalled = never_reading_clients(server.addr, n);
         let all_dropped = wait_until(Duration::from_secs(20), || {
-            dropped_as_slow(&server) >= before + n as u64
+            server.dropped_as_slow() >= before + n as u64
         });
         println!(
             "non-readers, round {round}: {n} connected, {} dropped within {:?} (slow {}, \
              write_timeout {} in all), RSS then {} KiB",
-            dropped_as_slow(&server) - before,
+            server.dropped_as_slow() - before,
             started.elapsed(),
             server.metric("tickstream_disconnects_total{reason=\"slow\"}"),
             server.metric("tickstream_disconnects_total{reason=\"write_timeout\"}"),
@@ -867,31 +862,13 @@ fn a_stdin_feed_full_of_junk() {
         server.metric("tickstream_feed_lines_rejected_total"),
         rejected
     );
-    assert_eq!(
-        server.metric("tickstream_events_published_total"),
-        valid.len() as u64
-    );
+    assert_eq!(server.published(), valid.len() as u64);
     assert!(
         peak_rss <= base.rss_kib + RSS_SLACK_KIB,
         "RSS {peak_rss} KiB while reading junk, baseline {} KiB",
         base.rss_kib
     );
-    // At EOF the feed thread ends: the accept loop and the logger are left.
-    assert!(server.is_running());
-    let back = wait_until(Duration::from_secs(10), || {
-        server.threads() == IDLE_THREADS - 1 && server.fds() == base.fds
-    });
-    println!(
-        "stdin junk: threads {} -> {} (the feed thread ended), fds {} -> {}, RSS {} -> {} KiB",
-        base.threads,
-        server.threads(),
-        base.fds,
-        server.fds(),
-        base.rss_kib,
-        server.rss_kib()
-    );
-    assert!(back, "threads {}, fds {}", server.threads(), server.fds());
-    assert_eq!(get(server.addr, "/healthz").status, 503);
+    base.check_back_feed_ended(&mut server, "stdin junk");
 }
 
 /// Panics, with how the server ended and its last log lines, unless it is
@@ -1159,7 +1136,7 @@ fn soak() {
         }
     }
     assert_up(&mut server, "soak");
-    let dropped = dropped_as_slow(&server);
+    let dropped = server.dropped_as_slow();
     let stalled = counts.stalled.load(Ordering::Relaxed);
     println!(
         "soak: done after {:?}: {} connections: {}",
@@ -1178,29 +1155,13 @@ fn soak() {
     watcher.finish_on_time(Duration::from_millis(50), "soak");
     base.check_back(&mut server, "soak");
     // The stdin server: its feed ended, the rest is back.
-    assert!(feed.wait_for_log("stdin feed ended", IO_TIMEOUT));
-    assert_eq!(
-        feed.metric("tickstream_events_published_total"),
-        counts.stdin_events.load(Ordering::Relaxed)
-    );
-    let back = wait_until(Duration::from_secs(10), || {
-        feed.threads() == IDLE_THREADS - 1 && feed.fds() == feed_base.fds
-    });
     println!(
-        "soak (stdin): threads {} -> {}, fds {} -> {}, RSS {} -> {} KiB; {} lines rejected",
-        feed_base.threads,
-        feed.threads(),
-        feed_base.fds,
-        feed.fds(),
-        feed_base.rss_kib,
-        feed.rss_kib(),
+        "soak (stdin): {} lines rejected",
         feed.metric("tickstream_feed_lines_rejected_total")
     );
-    assert!(
-        back,
-        "stdin server: threads {}, fds {}",
-        feed.threads(),
-        feed.fds()
+    feed_base.check_back_feed_ended(&mut feed, "soak (stdin)");
+    assert_eq!(
+        feed.published(),
+        counts.stdin_events.load(Ordering::Relaxed)
     );
-    assert!(feed.rss_kib() <= feed_base.rss_kib + RSS_SLACK_KIB);
 }

@@ -6,30 +6,14 @@ use crate::support::*;
 
 #[test]
 fn clients_that_never_read_are_dropped_and_readers_keep_their_timing() {
-    let symbols = many_symbols();
-    let server = Server::start(&[
-        "--interval",
-        "10ms",
-        "--symbols",
-        &symbols,
-        // 50 ticks of 10 ms: the reader is dropped only if it falls half a
-        // second behind (with 8, an 80 ms stall of a shared machine did it).
-        "--client-queue",
-        "50",
-        "--write-timeout",
-        "1s",
-    ]);
+    let server = Server::start_for_non_readers(&[]);
     // Every connection adds one thread to the idle ones.
     let baseline_threads = IDLE_THREADS;
     let watcher = Watcher::start(&server, "/prices?symbols=BTC");
     let stalled = never_reading_clients(server.addr, 3);
     let started = Instant::now();
-    let dropped = || {
-        server.metric("tickstream_disconnects_total{reason=\"slow\"}")
-            + server.metric("tickstream_disconnects_total{reason=\"write_timeout\"}")
-    };
     assert!(
-        wait_until(Duration::from_secs(30), || dropped() >= 3),
+        wait_until(Duration::from_secs(30), || server.dropped_as_slow() >= 3),
         "non-reading clients still connected after 30 s:\n{}",
         server.log()
     );

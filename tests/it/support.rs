@@ -134,6 +134,28 @@ impl Server {
         Server::spawn(&with_stdin_feed(args), true, Stderr::LeaveUnread)
     }
 
+    /// Starts a server that clients which never read soon fall behind:
+    /// [`many_symbols`] every 10 ms, then these flags. A queue of 50 ticks
+    /// drops a reader only if it falls half a second behind (with 8, an
+    /// 80 ms stall of a shared machine was enough); never-reading clients
+    /// fill their socket buffers, then their queue or the 1 s write timeout
+    /// ends them.
+    pub fn start_for_non_readers(args: &[&str]) -> Server {
+        let symbols = many_symbols();
+        let mut all = vec![
+            "--interval",
+            "10ms",
+            "--symbols",
+            &symbols,
+            "--client-queue",
+            "50",
+            "--write-timeout",
+            "1s",
+        ];
+        all.extend_from_slice(args);
+        Server::start(&all)
+    }
+
     /// Starts the server with these flags under an open-files limit
     /// (`ulimit -n`), through `sh`, which then `exec`s it.
     pub fn start_with_open_files_limit(limit: u32, args: &[&str]) -> Server {
@@ -278,6 +300,13 @@ impl Server {
             .unwrap_or_else(|| panic!("no sample {sample} in:\n{text}"))
             .parse()
             .unwrap()
+    }
+
+    /// Streams the server ended for not reading: `slow` (queue full) plus
+    /// `write_timeout`.
+    pub fn dropped_as_slow(&self) -> u64 {
+        self.metric("tickstream_disconnects_total{reason=\"slow\"}")
+            + self.metric("tickstream_disconnects_total{reason=\"write_timeout\"}")
     }
 
     /// Events the feed has published so far.
@@ -623,6 +652,17 @@ pub fn parse_frame(frame: &str) -> Frame {
     })
 }
 
+/// Asserts `events` start right after id `last` and miss none: nothing
+/// missed, nothing twice.
+pub fn assert_resumed_after(last: u64, events: &[Event]) {
+    assert_eq!(
+        events.first().map(|e| e.id),
+        Some(last + 1),
+        "resumed after id {last}"
+    );
+    assert_consecutive(events);
+}
+
 /// Asserts ids strictly increase by one.
 pub fn assert_consecutive(events: &[Event]) {
     for pair in events.windows(2) {
@@ -633,8 +673,6 @@ pub fn assert_consecutive(events: &[Event]) {
         );
     }
 }
-
-/// Asserts ids strictly increase by one.
 
 /// A client reading a stream on its own thread; on `finish`, how many
 /// events it read and the longest time it waited between two of them.
