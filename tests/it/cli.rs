@@ -1,18 +1,40 @@
 //! The command line: help, version, and one-line usage errors with exit 2.
 
-use std::process::Command;
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::thread;
 
+use crate::support::*;
+
+/// Runs `tickstream` with these flags and environment (and no other
+/// `TICKSTREAM_` setting); returns its exit code, stdout and stderr. Every
+/// case here must exit on its own: one that starts serving instead is
+/// killed after [`IO_TIMEOUT`] and fails.
 fn tickstream(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tickstream"));
-    command.args(args).env_remove("PORT");
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    let out = command.output().expect("run tickstream");
+    let mut command = without_tickstream_env(Command::new(env!("CARGO_BIN_EXE_tickstream")));
+    command
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = ChildGuard::new(command.spawn().expect("run tickstream"));
+    let read = |mut pipe: Box<dyn Read + Send>| {
+        thread::spawn(move || {
+            let mut text = String::new();
+            pipe.read_to_string(&mut text).expect("UTF-8 output");
+            text
+        })
+    };
+    let out = read(Box::new(child.stdout.take().unwrap()));
+    let err = read(Box::new(child.stderr.take().unwrap()));
+    let status = child
+        .exit_within(IO_TIMEOUT)
+        .unwrap_or_else(|| panic!("tickstream {args:?} still running after {IO_TIMEOUT:?}"));
     (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+        status.code().unwrap_or(-1),
+        out.join().unwrap(),
+        err.join().unwrap(),
     )
 }
 

@@ -1,9 +1,8 @@
 //! Operations: the stdin feed, `/metrics` against what clients saw, and
 //! threads and file descriptors after abrupt disconnects.
 
-use std::io::Write;
 use std::net::TcpStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::support::*;
 
@@ -67,7 +66,7 @@ fn stdin_lines_become_exactly_the_valid_events() {
         "{log}"
     );
     assert_eq!(server.metric("tickstream_feed_lines_rejected_total"), 8);
-    assert_eq!(server.metric("tickstream_events_published_total"), 4);
+    assert_eq!(server.published(), 4);
 
     // At EOF: /healthz turns 503, connected clients still get heartbeats.
     let health = get(server.addr, "/healthz");
@@ -98,12 +97,12 @@ fn metrics_agree_with_what_clients_saw() {
     let lines: String = (1..=25).map(|i| format!("SYM{} {i}.5\n", i % 3)).collect();
     server.feed(&lines);
     for client in &mut clients {
-        assert_eq!(client.events(25, IO_TIMEOUT).len(), 25);
+        client.events(25, IO_TIMEOUT);
     }
     let sent = server.metric("tickstream_events_sent_total") - before;
     println!("4 clients x 25 events: events_sent_total grew by {sent}");
     assert_eq!(sent, 4 * 25);
-    assert_eq!(server.metric("tickstream_events_published_total"), 25);
+    assert_eq!(server.published(), 25);
     assert_eq!(server.metric("tickstream_connections_total"), 4);
     let bytes = server.metric("tickstream_bytes_sent_total");
     assert!(bytes > 4 * 25 * 60, "{bytes}");
@@ -166,27 +165,8 @@ fn threads_and_fds_return_to_baseline_after_abrupt_resets() {
     assert!(wait_until(IO_TIMEOUT, || server.threads() == IDLE_THREADS));
     let (threads, fds) = (server.threads(), server.fds());
     let clients = 300;
-    for round in 0..3 {
-        let streams: Vec<_> = (0..clients / 3)
-            .map(|_| {
-                let mut s = connect(server.addr);
-                s.write_all(b"GET /prices HTTP/1.1\r\nHost: x\r\n\r\n")
-                    .unwrap();
-                s
-            })
-            .collect();
-        // Wait until data is waiting unread in every socket: closing then
-        // resets the connection (RST) instead of a clean FIN.
-        for s in &streams {
-            let mut byte = [0u8; 1];
-            s.peek(&mut byte).unwrap();
-        }
-        println!(
-            "round {round}: {} threads with {} clients",
-            server.threads(),
-            streams.len()
-        );
-        drop(streams);
+    for _ in 0..3 {
+        reset_clients(server.addr, clients / 3);
     }
     let back = wait_until(Duration::from_secs(10), || {
         server.threads() == threads && server.fds() == fds
@@ -254,6 +234,7 @@ fn running_out_of_file_descriptors_is_logged_and_survived() {
         "{}",
         server.log()
     );
+    let out_of_fds = Instant::now();
     // Still up, and the stream already open keeps flowing.
     let events = watcher.events(5, IO_TIMEOUT);
     println!(
@@ -266,47 +247,34 @@ fn running_out_of_file_descriptors_is_logged_and_survived() {
     assert!(wait_until(Duration::from_secs(10), || {
         std::panic::catch_unwind(|| get(server.addr, "/healthz").status == 200).unwrap_or(false)
     }));
-    let complaints = server.log().matches("cannot accept").count();
-    println!("{complaints} log lines while out of descriptors (at most one a second)");
-    assert!(complaints <= 5, "{}", server.log());
+    // At most one line a second, counted over however long that took.
+    let (complaints, secs) = (
+        server.log().matches("cannot accept").count() as u64,
+        out_of_fds.elapsed().as_secs(),
+    );
+    println!("{complaints} log lines in {secs} s (and a fraction) out of descriptors");
+    assert!(complaints <= secs + 2, "{}", server.log());
 }
 
 #[test]
-fn long_symbol_filters_do_not_slow_the_feed() {
-    // 200 clients each filtering on 256 symbols that never come: publishing
-    // asks every filter about every event, under the hub's lock. With a
-    // linear filter this took seconds (2.56 billion comparisons).
-    let mut server = Server::start_stdin(&["--heartbeat", "10s"]);
+fn a_filter_of_more_than_256_symbols_is_refused() {
+    // How fast publishing is past many long filters is the hub's unit test
+    // (it counts the work); here, only the limit a client sees.
+    let server = Server::start_stdin(&["--heartbeat", "10s"]);
     let symbols: Vec<String> = (0..256).map(|i| format!("N{i:X}")).collect();
-    let path = format!("/prices?symbols={}", symbols.join(","));
-    let idle: Vec<Sse> = (0..200)
-        .map(|_| Sse::connect(server.addr, &path, ""))
-        .collect();
-    let mut witness = Sse::connect(server.addr, "/prices?symbols=BTC", "");
-    let lines: String = (1..=50_000).map(|i| format!("BTC {i}\n")).collect();
-    let started = std::time::Instant::now();
-    server.feed(&lines);
-    let mut last = witness.next_event(IO_TIMEOUT).unwrap();
-    while last.price != "50000" {
-        last = witness.next_event(IO_TIMEOUT).expect("all 50,000 events");
-    }
-    println!(
-        "50,000 events past 200 clients x 256-symbol filters in {:?}",
-        started.elapsed()
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
-    drop(idle);
-    let too_many = format!("/prices?symbols={},ONE_MORE", symbols.join(","));
-    let reply = request(
+    Sse::connect(
         server.addr,
-        format!("GET {too_many} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+        &format!("/prices?symbols={}", symbols.join(",")),
+        "",
     );
-    assert_eq!(reply.status, 400);
-    assert_eq!(reply.body, "too many symbols: at most 256 per stream\n");
+    let too_many = get(
+        server.addr,
+        &format!("/prices?symbols={},ONE_MORE", symbols.join(",")),
+    );
+    assert_eq!(
+        (too_many.status, too_many.body.as_str()),
+        (400, "too many symbols: at most 256 per stream\n")
+    );
 }
 
 #[test]
@@ -322,8 +290,8 @@ fn resuming_clients_do_not_each_keep_a_copy_of_the_history() {
     let before = server.rss_kib();
     let clients: Vec<Sse> = (0..100)
         .map(|_| {
-            let mut sse = Sse::connect(server.addr, "/prices", "Last-Event-ID: 0\r\n");
-            assert_eq!(sse.events(1024, IO_TIMEOUT).len(), 1024);
+            let mut sse = Sse::resume(server.addr, "/prices", 0);
+            sse.events(1024, IO_TIMEOUT);
             sse
         })
         .collect();
@@ -337,44 +305,19 @@ fn resuming_clients_do_not_each_keep_a_copy_of_the_history() {
 
 #[test]
 fn a_stderr_nobody_reads_does_not_stall_the_feed() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tickstream"))
-        .args(["--addr", "127.0.0.1:0", "--feed", "stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Read the listening line, then never read stderr again: the pipe
-    // (64 KiB) fills with warnings about bad lines.
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut first = String::new();
-    stderr.read_line(&mut first).unwrap();
-    let addr: std::net::SocketAddr = first
-        .trim_end()
-        .rsplit("http://")
-        .next()
-        .unwrap()
-        .trim_end_matches('/')
-        .parse()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut sse = Sse::connect(addr, "/prices", "");
+    // After the listening line nobody reads stderr: the pipe (64 KiB) fills
+    // with warnings about bad lines.
+    let mut server = Server::start_stdin_leaving_stderr_unread(&[]);
+    let mut sse = Sse::connect(server.addr, "/prices", "");
     let junk: String = (0..5000)
         .map(|i| format!("not a price line {i}\n"))
         .collect();
-    stdin.write_all(junk.as_bytes()).unwrap();
-    stdin.write_all(b"BTC 1.5\n").unwrap();
-    stdin.flush().unwrap();
-    let event = sse.next_event(IO_TIMEOUT);
-    let health = get(addr, "/healthz").status;
-    let _ = child.kill();
-    let _ = child.wait();
+    server.feed(&junk);
+    server.feed("BTC 1.5\n");
     assert_eq!(
-        event.map(|e| e.price).as_deref(),
+        sse.next_event(IO_TIMEOUT).map(|e| e.price).as_deref(),
         Some("1.5"),
         "the feed stalled on a full stderr"
     );
-    assert_eq!(health, 200);
+    assert_eq!(get(server.addr, "/healthz").status, 200);
 }

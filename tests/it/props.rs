@@ -804,6 +804,14 @@ fn parse_line_matches_the_spec_grammar() {
     );
 }
 
+/// `start`, then `fill` up to `len - end.len()` bytes, then `end`.
+fn padded(start: &[u8], fill: u8, end: &[u8], len: usize) -> Vec<u8> {
+    let mut line = start.to_vec();
+    line.resize(len - end.len(), fill);
+    line.extend_from_slice(end);
+    line
+}
+
 #[test]
 fn parse_line_at_every_length_around_the_line_limit() {
     // The 4096-byte limit is the line reader's (see faults.rs for the whole
@@ -811,55 +819,18 @@ fn parse_line_at_every_length_around_the_line_limit() {
     // and never panic on the ones it does not.
     let mut checked = 0;
     for len in 4090..=4100 {
-        let padded_with_spaces = {
-            let mut l = b"btc 1.5".to_vec();
-            l.resize(len, b' ');
-            l
-        };
-        let long_fraction = {
-            let mut l = b"BTC 1.".to_vec();
-            l.resize(len, b'7');
-            l
-        };
-        let long_zeros = {
-            let mut l = b"BTC 0".to_vec();
-            l.resize(len - 2, b'0');
-            l.extend_from_slice(b".5");
-            l
-        };
-        let long_int = {
-            let mut l = b"BTC 1".to_vec();
-            l.resize(len, b'0');
-            l
-        };
-        let tiny = {
-            let mut l = b"BTC 0.".to_vec();
-            l.resize(len - 1, b'0');
-            l.push(b'1');
-            l
-        };
         for line in [
-            padded_with_spaces,
-            long_fraction,
-            long_zeros,
-            long_int,
-            tiny,
+            padded(b"btc 1.5", b' ', b"", len),
+            padded(b"BTC 1.", b'7', b"", len),
+            padded(b"BTC 0", b'0', b".5", len),
+            padded(b"BTC 1", b'0', b"", len),
+            padded(b"BTC 0.", b'0', b"1", len),
         ] {
-            assert_eq!(line.len(), len);
             check_line(&line);
             checked += 1;
         }
-        assert_eq!(
-            parse_line(&{
-                let mut l = b"btc 1.5".to_vec();
-                l.resize(len, b'\t');
-                l
-            })
-            .unwrap()
-            .unwrap()
-            .price,
-            "1.5"
-        );
+        let tabs = parse_line(&padded(b"btc 1.5", b'\t', b"", len));
+        assert_eq!(tabs.unwrap().unwrap().price, "1.5");
     }
     println!("parse_line: {checked} lines of 4090 to 4100 bytes");
 }

@@ -4,11 +4,13 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::ops::{Deref, DerefMut};
+use std::process::{Child, ChildStderr, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Threads of an idle server: the accept loop, the feed and the logger.
 pub const IDLE_THREADS: usize = 3;
@@ -16,28 +18,142 @@ pub const IDLE_THREADS: usize = 3;
 /// How long any single read in a test may block.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The longest a well-behaved client may wait between two events while
+/// something else loads the server, at the 10 to 100 ms intervals used with
+/// a [`Watcher`]: five ticks or more, on a 2-core machine shared with
+/// builds and benchmarks.
+pub const MAX_GAP: Duration = Duration::from_millis(500);
+
+/// A child process, killed and reaped when dropped, so a failing test
+/// leaves nothing running.
+pub struct ChildGuard(Child);
+
+impl ChildGuard {
+    /// Takes charge of `child`.
+    pub fn new(child: Child) -> ChildGuard {
+        ChildGuard(child)
+    }
+
+    /// Waits up to `timeout` for the process to exit on its own.
+    pub fn exit_within(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let mut status = None;
+        wait_until(timeout, || {
+            status = self.0.try_wait().expect("try_wait");
+            status.is_some()
+        });
+        status
+    }
+
+    /// Kills the process and waits for it.
+    pub fn stop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Deref for ChildGuard {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl DerefMut for ChildGuard {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `tickstream` itself (`sh` for [`Server::start_with_open_files_limit`])
+/// with none of its settings from the environment: the tests set every flag
+/// they rely on.
+pub fn without_tickstream_env(mut command: Command) -> Command {
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("TICKSTREAM_") || name == "PORT" {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+/// The address in the server's first line, `tickstream 0.1.0 listening on
+/// http://127.0.0.1:PORT/`.
+pub fn listening_addr(line: &str) -> SocketAddr {
+    line.split(" listening on http://")
+        .nth(1)
+        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+        .trim_end()
+        .trim_end_matches('/')
+        .parse()
+        .unwrap_or_else(|e| panic!("address in {line:?}: {e}"))
+}
+
+/// What a test does with the server's stderr after its first line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stderr {
+    /// Read for the whole run into [`Server::log`], so the server never
+    /// blocks on it.
+    Drain,
+    /// Kept open and never read again: the pipe fills.
+    LeaveUnread,
+}
+
 /// The real `tickstream` binary, started with `--addr 127.0.0.1:0` (unless
 /// the test gives an address) and killed and reaped on drop.
 pub struct Server {
-    child: Child,
+    child: ChildGuard,
     /// The address it listens on, read from its first stderr line.
     pub addr: SocketAddr,
     log: Arc<Mutex<String>>,
     /// Its standard input, for `--feed stdin`.
     pub stdin: Option<ChildStdin>,
+    /// Its stderr, held open unread (see [`Server::start_stdin_leaving_stderr_unread`]).
+    _unread_stderr: Option<BufReader<ChildStderr>>,
 }
 
 impl Server {
     /// Starts the server with these flags.
     pub fn start(args: &[&str]) -> Server {
-        Server::spawn(args, false)
+        Server::spawn(args, false, Stderr::Drain)
     }
 
     /// Starts the server with `--feed stdin` and these flags.
     pub fn start_stdin(args: &[&str]) -> Server {
-        let mut all = vec!["--feed", "stdin"];
+        Server::spawn(&with_stdin_feed(args), true, Stderr::Drain)
+    }
+
+    /// Like [`Server::start_stdin`], but stderr is never read after the
+    /// listening line, so the pipe fills (64 KiB on Linux) and stays full.
+    pub fn start_stdin_leaving_stderr_unread(args: &[&str]) -> Server {
+        Server::spawn(&with_stdin_feed(args), true, Stderr::LeaveUnread)
+    }
+
+    /// Starts a server that clients which never read soon fall behind:
+    /// [`many_symbols`] every 10 ms, then these flags. A queue of 50 ticks
+    /// drops a reader only if it falls half a second behind (with 8, an
+    /// 80 ms stall of a shared machine was enough); never-reading clients
+    /// fill their socket buffers, then their queue or the 1 s write timeout
+    /// ends them.
+    pub fn start_for_non_readers(args: &[&str]) -> Server {
+        let symbols = many_symbols();
+        let mut all = vec![
+            "--interval",
+            "10ms",
+            "--symbols",
+            &symbols,
+            "--client-queue",
+            "50",
+            "--write-timeout",
+            "1s",
+        ];
         all.extend_from_slice(args);
-        Server::spawn(&all, true)
+        Server::start(&all)
     }
 
     /// Starts the server with these flags under an open-files limit
@@ -49,29 +165,30 @@ impl Server {
             &format!("ulimit -n {limit} && exec \"$0\" \"$@\""),
             env!("CARGO_BIN_EXE_tickstream"),
         ]);
-        Server::spawn_command(command, args, false)
+        Server::spawn_command(command, args, false, Stderr::Drain)
     }
 
-    fn spawn(args: &[&str], piped_stdin: bool) -> Server {
+    fn spawn(args: &[&str], piped_stdin: bool, stderr: Stderr) -> Server {
         Server::spawn_command(
             Command::new(env!("CARGO_BIN_EXE_tickstream")),
             args,
             piped_stdin,
+            stderr,
         )
     }
 
-    fn spawn_command(mut command: Command, args: &[&str], piped_stdin: bool) -> Server {
+    fn spawn_command(
+        command: Command,
+        args: &[&str],
+        piped_stdin: bool,
+        stderr_use: Stderr,
+    ) -> Server {
+        let mut command = without_tickstream_env(command);
         if !args.contains(&"--addr") {
             command.args(["--addr", "127.0.0.1:0"]);
         }
-        command.args(args);
-        // The tests set every flag they rely on; none comes from outside.
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("TICKSTREAM_") || name == "PORT" {
-                command.env_remove(name);
-            }
-        }
         command
+            .args(args)
             .stdin(if piped_stdin {
                 Stdio::piped()
             } else {
@@ -79,41 +196,43 @@ impl Server {
             })
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        let mut child = command.spawn().expect("start tickstream");
+        let mut child = ChildGuard::new(command.spawn().expect("start tickstream"));
         let stderr = child.stderr.take().unwrap();
         let log = Arc::new(Mutex::new(String::new()));
         let (first_tx, first_rx) = mpsc::channel();
         let log_writer = Arc::clone(&log);
-        // Drain stderr for the whole run, so the server never blocks on it.
         thread::spawn(move || {
-            let mut first = Some(first_tx);
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(tx) = first.take() {
-                    let _ = tx.send(line.clone());
-                }
+            let append = |line: &str| {
                 let mut log = log_writer.lock().unwrap();
-                log.push_str(&line);
+                log.push_str(line);
                 log.push('\n');
+            };
+            let mut stderr = BufReader::new(stderr);
+            let mut first = String::new();
+            let _ = stderr.read_line(&mut first);
+            let first = first.trim_end().to_string();
+            append(&first);
+            if stderr_use == Stderr::LeaveUnread {
+                let _ = first_tx.send((first, Some(stderr)));
+                return;
+            }
+            let _ = first_tx.send((first, None));
+            for line in stderr.lines() {
+                let Ok(line) = line else { break };
+                append(&line);
             }
         });
-        let first = first_rx
+        let (first, unread_stderr) = first_rx
             .recv_timeout(Duration::from_secs(20))
             .expect("listening line on stderr");
-        let url = first
-            .split(" listening on http://")
-            .nth(1)
-            .unwrap_or_else(|| panic!("unexpected first line: {first}"));
-        let addr = url
-            .trim_end_matches('/')
-            .parse()
-            .expect("address in listening line");
+        let addr = listening_addr(&first);
         let stdin = child.stdin.take();
         Server {
             child,
             addr,
             log,
             stdin,
+            _unread_stderr: unread_stderr,
         }
     }
 
@@ -163,7 +282,13 @@ impl Server {
 
     /// True while the process has not exited.
     pub fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        self.exit_status().is_none()
+    }
+
+    /// How the process ended (`None` while it runs), for failure messages:
+    /// an exit code, or the signal that killed it.
+    pub fn exit_status(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
     }
 
     /// The value of one sample line of `/metrics`, e.g.
@@ -177,17 +302,40 @@ impl Server {
             .unwrap()
     }
 
+    /// Streams the server ended for not reading: `slow` (queue full) plus
+    /// `write_timeout`.
+    pub fn dropped_as_slow(&self) -> u64 {
+        self.metric("tickstream_disconnects_total{reason=\"slow\"}")
+            + self.metric("tickstream_disconnects_total{reason=\"write_timeout\"}")
+    }
+
+    /// Events the feed has published so far.
+    pub fn published(&self) -> u64 {
+        self.metric("tickstream_events_published_total")
+    }
+
+    /// Waits until the feed has published `at_least` events in all, e.g.
+    /// the ticks a client is to miss while it is away: counted, not slept
+    /// for. Panics after [`IO_TIMEOUT`].
+    pub fn wait_for_published(&self, at_least: u64) {
+        assert!(
+            wait_until(IO_TIMEOUT, || self.published() >= at_least),
+            "{} of {at_least} events published after {IO_TIMEOUT:?}",
+            self.published()
+        );
+    }
+
     /// Kills the process and waits for it.
     pub fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.child.stop();
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop();
-    }
+/// `--feed stdin` and these flags.
+fn with_stdin_feed<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec!["--feed", "stdin"];
+    all.extend_from_slice(args);
+    all
 }
 
 /// A number from `/proc/PID/status` (`Threads:`, `VmRSS:` in KiB).
@@ -198,6 +346,12 @@ pub fn proc_status_field(pid: u32, field: &str) -> usize {
         .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
+}
+
+/// Milliseconds since the Unix epoch: the clock of each event's `ts`.
+pub fn now_ms() -> u64 {
+    let since = SystemTime::now().duration_since(UNIX_EPOCH);
+    since.expect("a clock after 1970").as_millis() as u64
 }
 
 /// Polls `check` every 20 ms until it holds or `timeout` passes.
@@ -329,6 +483,12 @@ impl Sse {
             sse.head
         );
         sse
+    }
+
+    /// `GET path` with `Last-Event-ID: last_id`, as a reconnecting
+    /// `EventSource` sends it.
+    pub fn resume(addr: SocketAddr, path: &str, last_id: u64) -> Sse {
+        Sse::connect(addr, path, &format!("Last-Event-ID: {last_id}\r\n"))
     }
 
     /// Like [`Sse::connect`], but returns a non-200 answer as an error.
@@ -492,6 +652,17 @@ pub fn parse_frame(frame: &str) -> Frame {
     })
 }
 
+/// Asserts `events` start right after id `last` and miss none: nothing
+/// missed, nothing twice.
+pub fn assert_resumed_after(last: u64, events: &[Event]) {
+    assert_eq!(
+        events.first().map(|e| e.id),
+        Some(last + 1),
+        "resumed after id {last}"
+    );
+    assert_consecutive(events);
+}
+
 /// Asserts ids strictly increase by one.
 pub fn assert_consecutive(events: &[Event]) {
     for pair in events.windows(2) {
@@ -503,10 +674,100 @@ pub fn assert_consecutive(events: &[Event]) {
     }
 }
 
-impl Server {
-    /// How the process ended (`None` while it runs), for failure messages:
-    /// an exit code, or the signal that killed it.
-    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.try_wait().ok().flatten()
+/// A client reading a stream on its own thread; on `finish`, how many
+/// events it read and the longest time it waited between two of them.
+pub struct Watcher {
+    stop: Arc<AtomicBool>,
+    handle: thread::JoinHandle<(usize, Duration)>,
+}
+
+impl Watcher {
+    /// Connects to `path`, reads its first event, and goes on reading.
+    pub fn start(server: &Server, path: &str) -> Watcher {
+        let mut sse = Sse::connect(server.addr, path, "");
+        sse.next_event(IO_TIMEOUT).expect("first event");
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop_reading = Arc::clone(&stop);
+        let handle = thread::spawn(move || {
+            let mut last = Instant::now();
+            let (mut events, mut worst) = (0, Duration::ZERO);
+            while !stop_reading.load(Ordering::Relaxed) {
+                sse.next_event(IO_TIMEOUT).expect("stream keeps flowing");
+                worst = worst.max(last.elapsed());
+                last = Instant::now();
+                events += 1;
+            }
+            (events, worst)
+        });
+        Watcher { stop, handle }
+    }
+
+    /// Stops reading; returns (events read, longest gap between events).
+    pub fn finish(self) -> (usize, Duration) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.join().expect("watcher thread")
+    }
+
+    /// Stops reading, prints what it saw while `what` ran, and asserts it
+    /// never waited [`MAX_GAP`] for an event of a stream ticking every
+    /// `interval`.
+    pub fn finish_on_time(self, interval: Duration, what: &str) {
+        assert!(interval * 5 <= MAX_GAP, "{interval:?} is too slow a tick");
+        let (events, worst) = self.finish();
+        println!(
+            "{what}: watcher read {events} events, longest gap {worst:?} at a {interval:?} interval"
+        );
+        assert!(
+            worst < MAX_GAP,
+            "{what}: the well-behaved client waited {worst:?}"
+        );
+    }
+}
+
+/// 200 symbols, `BTC` first: with a 10 ms interval, about 1.6 MB/s per
+/// unfiltered client, so one that never reads fills its socket buffers
+/// within seconds.
+pub fn many_symbols() -> String {
+    let mut symbols = vec!["BTC".to_string()];
+    symbols.extend((1..200).map(|i| format!("SYMBOL{i:03}")));
+    symbols.join(",")
+}
+
+/// Connects and sends `GET /prices` with these extra header lines (each
+/// ending in `\r\n`); reads nothing.
+pub fn stream_request(addr: SocketAddr, extra_headers: &str) -> TcpStream {
+    let mut stream = connect(addr);
+    stream
+        .write_all(format!("GET /prices HTTP/1.1\r\nHost: test\r\n{extra_headers}\r\n").as_bytes())
+        .expect("send the stream request");
+    stream
+}
+
+/// Opens `n` streams that never read: their socket buffers fill, then the
+/// server drops them (`slow` or `write_timeout`) while they stay open.
+pub fn never_reading_clients(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
+    (0..n).map(|_| stream_request(addr, "")).collect()
+}
+
+/// Opens `n` streams (every other one asking for the whole history, so
+/// some reset during their catch-up), waits until data sits unread in
+/// each, and drops them all: unread data makes Linux reset the connection
+/// instead of closing it (std cannot set `SO_LINGER` 0).
+pub fn reset_clients(addr: SocketAddr, n: usize) {
+    let streams: Vec<TcpStream> = (0..n)
+        .map(|i| {
+            stream_request(
+                addr,
+                if i % 2 == 0 {
+                    "Last-Event-ID: 0\r\n"
+                } else {
+                    ""
+                },
+            )
+        })
+        .collect();
+    for s in &streams {
+        let mut byte = [0u8; 1];
+        s.peek(&mut byte).expect("stream data");
     }
 }
