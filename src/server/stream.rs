@@ -20,6 +20,9 @@ use crate::sse;
 /// Catch-up and drained backlogs are written in pieces of about this size,
 /// so a client's buffer never holds much more.
 const WRITE_PIECE_BYTES: usize = 64 * 1024;
+/// A write blocked on a full socket looks up this often to see whether the
+/// hub dropped the client or the server is stopping (`SO_SNDTIMEO`).
+const WRITE_SLICE: Duration = Duration::from_millis(250);
 
 /// Serves a stream request: takes a place among `--max-clients` (503 past
 /// it), then writes the stream until it ends and logs why.
@@ -33,7 +36,7 @@ pub fn serve(
     let Some(_place) = shared.clients.try_enter() else {
         return respond(&stream, too_many_clients(&shared.config), false, shared);
     };
-    let _ = stream.set_write_timeout(Some(shared.config.write_timeout));
+    let _ = stream.set_write_timeout(Some(shared.config.write_timeout.min(WRITE_SLICE)));
     if params.head_only {
         // HEAD: the head a stream would start with, not counted as a stream.
         let _ = (&stream).write_all(&to_bytes(Response::event_stream(), true, shared));
@@ -46,6 +49,7 @@ pub fn serve(
     let mut writer = EventWriter {
         stream,
         metrics: &shared.metrics,
+        write_timeout: shared.config.write_timeout,
         events_sent: 0,
     };
     let reason = writer.run(&mut subscription, params.throttle, shared);
@@ -72,6 +76,7 @@ pub fn serve(
 struct EventWriter<'a> {
     stream: TcpStream,
     metrics: &'a Metrics,
+    write_timeout: Duration,
     events_sent: u64,
 }
 
@@ -205,9 +210,9 @@ impl EventWriter<'_> {
     }
 
     /// Writes all of `bytes` (holding `events` events). Ends the connection
-    /// if the socket accepts no byte for the write timeout (SO_SNDTIMEO,
-    /// set at the start of the stream), or if the hub drops this client
-    /// while the write is still going.
+    /// if the socket accepts no byte for `--write-timeout`, and, within a
+    /// [`WRITE_SLICE`], if the hub drops this client as slow or the server
+    /// stops while the write is still going.
     fn write(
         &mut self,
         sub: &Subscription,
@@ -215,12 +220,20 @@ impl EventWriter<'_> {
         events: usize,
     ) -> Result<(), DisconnectReason> {
         let mut written = 0;
+        let mut progress = Instant::now();
         while written < bytes.len() {
             match self.stream.write(&bytes[written..]) {
                 Ok(0) => return Err(DisconnectReason::Closed),
-                Ok(n) => written += n,
+                Ok(n) => {
+                    written += n;
+                    progress = Instant::now();
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if timed_out(&e) => return Err(DisconnectReason::WriteTimeout),
+                Err(e) if timed_out(&e) => {
+                    if progress.elapsed() >= self.write_timeout {
+                        return Err(DisconnectReason::WriteTimeout);
+                    }
+                }
                 Err(_) => return Err(DisconnectReason::Closed),
             }
             if written < bytes.len() && sub.is_dropped() {

@@ -5,6 +5,7 @@
 mod bad_input;
 mod browser;
 mod cli;
+mod conflate;
 mod faults;
 mod nginx;
 mod ops;

@@ -440,8 +440,10 @@ pub fn get(addr: SocketAddr, path: &str) -> Reply {
 /// One event of the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
-    /// Its id.
+    /// Its id, for a counter id (a stream entry id reads 0).
     pub id: u64,
+    /// Its id as written.
+    pub id_text: String,
     /// `symbol` from the JSON.
     pub symbol: String,
     /// `price` from the JSON, as written.
@@ -459,6 +461,8 @@ pub enum Frame {
     Comment(String),
     /// An event.
     Event(Event),
+    /// An event in the article's dialect (`/crypto-price`): id and price.
+    Article(String, String),
 }
 
 /// An SSE client on a raw socket.
@@ -622,13 +626,26 @@ pub fn parse_frame(frame: &str) -> Frame {
         assert!(!comment.contains('\n'), "one comment line: {frame:?}");
         return Frame::Comment(comment.trim().to_string());
     }
-    let (id_line, data_line) = body.split_once('\n').expect("id and data lines");
-    let id = id_line
-        .strip_prefix("id: ")
-        .expect("id field")
-        .parse()
-        .expect("decimal id");
-    let data = data_line.strip_prefix("data: ").expect("data field");
+    let (id_line, rest) = body.split_once('\n').expect("id and data lines");
+    let id_text = id_line.strip_prefix("id: ").expect("id field").to_string();
+    let is_stream_id = id_text.split_once('-').is_some_and(|(ms, seq)| {
+        [ms, seq]
+            .iter()
+            .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    });
+    let id = if is_stream_id {
+        0
+    } else {
+        id_text.parse().expect("decimal or MS-SEQ id")
+    };
+    if let Some(data) = rest.strip_prefix("event: price-update\ndata: ") {
+        let price = data
+            .strip_prefix("{\"data\":")
+            .and_then(|d| d.strip_suffix('}'))
+            .unwrap_or_else(|| panic!("article data: {data}"));
+        return Frame::Article(id_text, price.to_string());
+    }
+    let data = rest.strip_prefix("data: ").expect("data field");
     let field = |name: &str, end: char| -> String {
         let start = data
             .find(name)
@@ -646,6 +663,7 @@ pub fn parse_frame(frame: &str) -> Frame {
     );
     Frame::Event(Event {
         id,
+        id_text,
         symbol,
         price,
         ts,
