@@ -19,6 +19,7 @@ pub mod http;
 pub mod hub;
 pub mod log;
 pub mod metrics;
+pub mod redis;
 pub mod resp;
 pub mod server;
 pub mod sse;
