@@ -20,6 +20,8 @@ pub mod http;
 pub mod hub;
 pub mod log;
 pub mod metrics;
+pub mod redis;
+pub mod resp;
 pub mod server;
 pub mod sse;
 pub mod stop;

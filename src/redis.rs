@@ -1,0 +1,1269 @@
+//! The Redis client of the `redis` feed and of `tickstream publish`: the
+//! `redis://` URL, stream entry ids, and a blocking [`Connection`] that
+//! speaks RESP2 ([`crate::resp`]) over one `TcpStream`, owned by one thread.
+//!
+//! Every reply is bounded in bytes (the parser's limits) and in time: it
+//! must arrive in full within the connection's timeout of its command being
+//! sent (for `XREAD`, the block time plus that timeout), so a silent or
+//! dribbling Redis is an error, never a hang. Resolving the host name is the
+//! one wait without a bound of ours (std's `getaddrinfo`).
+//!
+//! After an error that leaves the connection's state unknown (I/O, timeout,
+//! a malformed reply, the server closing) every later command fails with
+//! [`RedisError::Closed`] without touching the socket: a late reply can
+//! never be taken for the answer to the next command. The caller opens a
+//! new connection. An error reply (`-ERR ...`) or a reply of an unexpected
+//! shape leaves the connection usable.
+//!
+//! The commands need Redis 6.2 or later (or Valkey): `XRANGE` with an
+//! exclusive start and `AUTH user password`. The password is never
+//! printed: not by [`RedisUrl`]'s `Display` or `Debug`, nor in any error.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{Ipv6Addr, TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use crate::resp::{self, Parsed, Reply, RespError};
+
+/// The port of a `redis://` URL without one.
+pub const DEFAULT_PORT: u16 = 6379;
+/// Bytes asked of the socket per read.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// Capacity the read buffer keeps between replies (a larger one is shrunk).
+const KEEP_BUFFER_BYTES: usize = 4 * READ_CHUNK_BYTES;
+/// Shortest wait for a connect or a reply (`Duration::ZERO` is not a valid
+/// socket timeout).
+const MIN_WAIT: Duration = Duration::from_millis(1);
+/// Longest wait for a connect or a reply (a huge one would overflow `Instant`).
+const MAX_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
+/// Longest server message or bad entry id kept for a log line, in chars.
+const MAX_MESSAGE_CHARS: usize = 200;
+
+// --------------------------------------------------------------- stream ids
+
+/// A stream entry id, `MS-SEQ`: ordered by its milliseconds, then by its
+/// sequence number (the derived order, as the fields are in that order).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StreamId {
+    /// Milliseconds part.
+    pub ms: u64,
+    /// Sequence number within the millisecond.
+    pub seq: u64,
+}
+
+impl StreamId {
+    /// Parses exactly `DIGITS-DIGITS`, each part a `u64` (no sign, no
+    /// space, no `*`, not a lone `MS`).
+    pub fn parse(text: &str) -> Option<StreamId> {
+        let (ms, seq) = text.split_once('-')?;
+        Some(StreamId {
+            ms: parse_digits(ms)?,
+            seq: parse_digits(seq)?,
+        })
+    }
+}
+
+impl fmt::Display for StreamId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.ms, self.seq)
+    }
+}
+
+/// One or more ASCII digits as a number; `None` on anything else or overflow.
+fn parse_digits<T: std::str::FromStr>(text: &str) -> Option<T> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+// ---------------------------------------------------------------------- URL
+
+/// Where and how to connect: `redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]`.
+/// Neither `Display` nor `Debug` shows the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisUrl {
+    /// Host name or IP address (an IPv6 address without its brackets).
+    pub host: String,
+    /// TCP port, [`DEFAULT_PORT`] if the URL has none.
+    pub port: u16,
+    /// The ACL user for `AUTH`; `None`: the default user.
+    pub username: Option<String>,
+    /// Private, so it can only be read here, to send `AUTH`.
+    password: Option<String>,
+    /// The database to `SELECT`, 0 if the URL has none.
+    pub db: u32,
+}
+
+impl RedisUrl {
+    /// Parses a URL; the error is a one-line reason that never repeats the
+    /// input (which may hold a password). USER and PASSWORD may be
+    /// percent-encoded; a PASSWORD may also hold `@`, `/` or `:` as they are.
+    pub fn parse(url: &str) -> Result<RedisUrl, String> {
+        const FORM: &str = "expected redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]";
+        let (scheme, rest) = url.split_once("://").ok_or(FORM)?;
+        if scheme.eq_ignore_ascii_case("rediss") {
+            return Err("rediss:// (TLS) is not supported: put a TLS proxy in front".into());
+        }
+        if !scheme.eq_ignore_ascii_case("redis") {
+            return Err(FORM.into());
+        }
+        // HOST, PORT and DB cannot hold an `@`: the last one ends USER:PASSWORD.
+        let (userinfo, rest) = match rest.rfind('@') {
+            Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
+            None => (None, rest),
+        };
+        let (username, password) = match userinfo {
+            None => (None, None),
+            Some(userinfo) => {
+                let (user, password) = userinfo
+                    .split_once(':')
+                    .ok_or("USER without PASSWORD: write redis://USER:PASSWORD@HOST")?;
+                let decode = |text| {
+                    crate::http::percent_decode(text)
+                        .ok_or("bad %-escape in USER or PASSWORD (write % as %25)")
+                };
+                let password = decode(password)?;
+                if password.is_empty() {
+                    return Err("empty PASSWORD".into());
+                }
+                let user = decode(user)?;
+                ((!user.is_empty()).then_some(user), Some(password))
+            }
+        };
+        let (authority, db) = rest.split_once('/').unwrap_or((rest, ""));
+        let db = match db {
+            "" => 0,
+            db => parse_digits(db)
+                .ok_or_else(|| format!("DB must be a whole number up to {}", u32::MAX))?,
+        };
+        let (host, port) = match authority.strip_prefix('[') {
+            Some(literal) => {
+                let (host, port) = literal.split_once(']').ok_or("IPv6 HOST without ]")?;
+                host.parse::<Ipv6Addr>().map_err(|_| "bad IPv6 HOST")?;
+                (host, port)
+            }
+            None => authority.split_at(authority.find(':').unwrap_or(authority.len())),
+        };
+        if host.is_empty() {
+            return Err("missing HOST (an IPv6 address goes in brackets: [::1])".into());
+        }
+        if !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b":-._".contains(&b))
+        {
+            return Err("HOST must be a name or an IP address".into());
+        }
+        let port = match port {
+            "" => DEFAULT_PORT,
+            port => port
+                .strip_prefix(':')
+                .and_then(parse_digits)
+                .filter(|&p| p != 0)
+                .ok_or_else(|| format!("PORT must be a number from 1 to {}", u16::MAX))?,
+        };
+        Ok(RedisUrl {
+            host: host.to_string(),
+            port,
+            username,
+            password,
+            db,
+        })
+    }
+}
+
+impl fmt::Display for RedisUrl {
+    /// `redis://user:***@host:port/db`: the password masked, the port always
+    /// shown, the db when not 0.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("redis://")?;
+        if self.password.is_some() {
+            write!(f, "{}:***@", self.username.as_deref().unwrap_or(""))?;
+        }
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)?;
+        } else {
+            write!(f, "{}:{}", self.host, self.port)?;
+        }
+        if self.db != 0 {
+            write!(f, "/{}", self.db)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisUrl")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("db", &self.db)
+            .finish()
+    }
+}
+
+// ------------------------------------------------------------------- errors
+
+/// Why a command failed.
+#[derive(Debug)]
+pub enum RedisError {
+    /// Connecting, reading or writing failed, or no reply came in time
+    /// (kind `TimedOut`, see [`RedisError::is_timeout`]).
+    Io(io::Error),
+    /// The reply is not RESP2, or passes a limit of the parser.
+    Protocol(RespError),
+    /// Redis answered with an error reply: its message without the `-`
+    /// (`WRONGTYPE ...`, `NOAUTH ...`), control characters replaced and cut
+    /// to one short line.
+    Server(String),
+    /// A well-formed reply of a shape the command never returns.
+    Unexpected(&'static str),
+    /// The server closed the connection, or an earlier error left it in an
+    /// unknown state: open a new one.
+    Closed,
+}
+
+impl RedisError {
+    /// An error reply saying the key holds a value of another type.
+    pub fn is_wrong_type(&self) -> bool {
+        matches!(self, RedisError::Server(message) if message.starts_with("WRONGTYPE"))
+    }
+
+    /// No reply, or no progress writing, within the timeout.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, RedisError::Io(e) if e.kind() == io::ErrorKind::TimedOut)
+    }
+}
+
+impl fmt::Display for RedisError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RedisError::Io(e) => write!(f, "connection: {e}"),
+            RedisError::Protocol(e) => write!(f, "malformed reply: {e}"),
+            RedisError::Server(message) => write!(f, "error reply: {message}"),
+            RedisError::Unexpected(what) => write!(f, "unexpected reply: {what}"),
+            RedisError::Closed => write!(f, "connection closed"),
+        }
+    }
+}
+
+impl std::error::Error for RedisError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RedisError::Io(e) => Some(e),
+            RedisError::Protocol(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for RedisError {
+    /// A socket timeout shows as `WouldBlock` on Unix: named `TimedOut` here.
+    fn from(e: io::Error) -> Self {
+        match e.kind() {
+            io::ErrorKind::WouldBlock => {
+                RedisError::Io(io::Error::new(io::ErrorKind::TimedOut, "timed out"))
+            }
+            _ => RedisError::Io(e),
+        }
+    }
+}
+
+// ------------------------------------------------------------------ entries
+
+/// One stream entry: its id and its field-value pairs, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The entry's id.
+    pub id: StreamId,
+    /// Its fields and values as Redis holds them (bytes, not checked).
+    pub fields: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// An entry whose id is not `MS-SEQ`. Redis never sends one; it is returned
+/// in its place among the entries so the caller can name it in a warning
+/// and count it. Its id cannot be read after, so a caller that meets only
+/// such entries should back off as for an error rather than read again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadEntry {
+    /// The id as received (lossy UTF-8, control characters replaced, cut).
+    pub id: String,
+}
+
+impl fmt::Display for BadEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "entry id {:?} is not MS-SEQ", self.id)
+    }
+}
+
+/// Each entry of a reply, in order: an [`Entry`], or a [`BadEntry`] where
+/// the id does not parse.
+pub type EntryResult = Result<Entry, BadEntry>;
+
+// --------------------------------------------------------------- connection
+
+/// A connection to Redis, used by one thread. See the module doc for the
+/// timeouts and for what happens after an error.
+pub struct Connection {
+    stream: TcpStream,
+    /// Bytes received and not yet parsed into a reply.
+    buf: Vec<u8>,
+    /// The wait for connecting, for each write and for each reply.
+    timeout: Duration,
+    /// False once an error left the stream in an unknown state.
+    usable: bool,
+}
+
+impl Connection {
+    /// Resolves the host, connects within `timeout` (trying each address),
+    /// and sends `AUTH [user] password` if the URL has a password, then
+    /// `SELECT db` if its db is not 0. `timeout` also bounds each later
+    /// write and reply.
+    pub fn open(url: &RedisUrl, timeout: Duration) -> Result<Connection, RedisError> {
+        let timeout = timeout.clamp(MIN_WAIT, MAX_WAIT);
+        let mut last_error = None;
+        let mut stream = None;
+        for addr in (url.host.as_str(), url.port).to_socket_addrs()? {
+            match TcpStream::connect_timeout(&addr, timeout) {
+                Ok(connected) => {
+                    stream = Some(connected);
+                    break;
+                }
+                Err(e) => last_error = Some(e),
+            }
+        }
+        let stream = stream.ok_or_else(|| {
+            last_error.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"))
+        })?;
+        stream.set_nodelay(true)?;
+        stream.set_write_timeout(Some(timeout))?;
+        let mut connection = Connection {
+            stream,
+            buf: Vec::new(),
+            timeout,
+            usable: true,
+        };
+        if let Some(password) = &url.password {
+            let mut args: Vec<&[u8]> = vec![b"AUTH"];
+            if let Some(user) = &url.username {
+                args.push(user.as_bytes());
+            }
+            args.push(password.as_bytes());
+            connection.expect_ok(&args, "AUTH: expected +OK")?;
+        }
+        if url.db != 0 {
+            let db = url.db.to_string();
+            connection.expect_ok(&[b"SELECT", db.as_bytes()], "SELECT: expected +OK")?;
+        }
+        Ok(connection)
+    }
+
+    /// `PING`: succeeds on `+PONG`.
+    pub fn ping(&mut self) -> Result<(), RedisError> {
+        match self.call(&[b"PING"], self.timeout)? {
+            Reply::Simple(pong) if pong == "PONG" => Ok(()),
+            _ => Err(RedisError::Unexpected("PING: expected +PONG")),
+        }
+    }
+
+    /// `TYPE key`: `"none"` for a missing key, `"stream"`, `"string"`, ...
+    pub fn key_type(&mut self, key: &str) -> Result<String, RedisError> {
+        match self.call(&[b"TYPE", key.as_bytes()], self.timeout)? {
+            Reply::Simple(kind) => Ok(kind),
+            _ => Err(RedisError::Unexpected("TYPE: expected a simple string")),
+        }
+    }
+
+    /// `XADD key MAXLEN ~ maxlen * field value ...`: appends an entry (Redis
+    /// gives its id, returned here) and trims the stream to about `maxlen`.
+    pub fn xadd(
+        &mut self,
+        key: &str,
+        maxlen: usize,
+        fields: &[(&str, &str)],
+    ) -> Result<StreamId, RedisError> {
+        let maxlen = maxlen.to_string();
+        let mut args: Vec<&[u8]> = vec![
+            b"XADD",
+            key.as_bytes(),
+            b"MAXLEN",
+            b"~",
+            maxlen.as_bytes(),
+            b"*",
+        ];
+        for (field, value) in fields {
+            args.push(field.as_bytes());
+            args.push(value.as_bytes());
+        }
+        match self.call(&args, self.timeout)? {
+            Reply::Bulk(Some(id)) => std::str::from_utf8(&id)
+                .ok()
+                .and_then(StreamId::parse)
+                .ok_or(RedisError::Unexpected(
+                    "XADD: an entry id that is not MS-SEQ",
+                )),
+            _ => Err(RedisError::Unexpected("XADD: expected an entry id")),
+        }
+    }
+
+    /// `XREVRANGE key + - COUNT count`: the newest `count` entries, returned
+    /// oldest first. `count` is taken between 1 and [`resp::MAX_ARRAY_LEN`];
+    /// keep it to what fits in [`resp::MAX_REPLY_BYTES`].
+    pub fn xrevrange_newest(
+        &mut self,
+        key: &str,
+        count: usize,
+    ) -> Result<Vec<EntryResult>, RedisError> {
+        let count = page_size(count);
+        let args: [&[u8]; 6] = [
+            b"XREVRANGE",
+            key.as_bytes(),
+            b"+",
+            b"-",
+            b"COUNT",
+            count.as_bytes(),
+        ];
+        let mut entries = entries(self.call(&args, self.timeout)?)?;
+        entries.reverse();
+        Ok(entries)
+    }
+
+    /// `XRANGE key (after + COUNT count`: up to `count` entries after
+    /// `after` (exclusive), oldest first. `count` as for
+    /// [`Connection::xrevrange_newest`].
+    pub fn xrange_after(
+        &mut self,
+        key: &str,
+        after: StreamId,
+        count: usize,
+    ) -> Result<Vec<EntryResult>, RedisError> {
+        let (start, count) = (format!("({after}"), page_size(count));
+        let args: [&[u8]; 6] = [
+            b"XRANGE",
+            key.as_bytes(),
+            start.as_bytes(),
+            b"+",
+            b"COUNT",
+            count.as_bytes(),
+        ];
+        entries(self.call(&args, self.timeout)?)
+    }
+
+    /// `XREAD COUNT count BLOCK ms STREAMS key after`: up to `count` entries
+    /// after `after`, waiting up to `block` for one to arrive; an empty vec
+    /// when none did. `block` is rounded down to whole milliseconds, and at
+    /// least 1 (`BLOCK 0` would wait for ever); the reply may take `block`
+    /// plus the connection's timeout.
+    pub fn xread_after(
+        &mut self,
+        key: &str,
+        after: StreamId,
+        block: Duration,
+        count: usize,
+    ) -> Result<Vec<EntryResult>, RedisError> {
+        let block = block.clamp(MIN_WAIT, MAX_WAIT);
+        let (count, block_ms, after) = (
+            page_size(count),
+            block.as_millis().to_string(),
+            after.to_string(),
+        );
+        let args: [&[u8]; 8] = [
+            b"XREAD",
+            b"COUNT",
+            count.as_bytes(),
+            b"BLOCK",
+            block_ms.as_bytes(),
+            b"STREAMS",
+            key.as_bytes(),
+            after.as_bytes(),
+        ];
+        const SHAPE: &str = "XREAD: expected null or [[key, entries]]";
+        match self.call(&args, block + self.timeout)? {
+            Reply::Array(None) => Ok(Vec::new()),
+            Reply::Array(Some(streams)) if streams.is_empty() => Ok(Vec::new()),
+            Reply::Array(Some(streams)) => {
+                let Ok([Reply::Array(Some(stream))]) = <[Reply; 1]>::try_from(streams) else {
+                    return Err(RedisError::Unexpected(SHAPE));
+                };
+                let Ok([Reply::Bulk(Some(_key)), stream_entries]) = <[Reply; 2]>::try_from(stream)
+                else {
+                    return Err(RedisError::Unexpected(SHAPE));
+                };
+                entries(stream_entries)
+            }
+            _ => Err(RedisError::Unexpected(SHAPE)),
+        }
+    }
+
+    /// Sends a command that answers `+OK`.
+    fn expect_ok(&mut self, args: &[&[u8]], what: &'static str) -> Result<(), RedisError> {
+        match self.call(args, self.timeout)? {
+            Reply::Simple(ok) if ok == "OK" => Ok(()),
+            _ => Err(RedisError::Unexpected(what)),
+        }
+    }
+
+    /// Sends a command and reads its reply within `wait`; an error reply
+    /// becomes [`RedisError::Server`].
+    fn call(&mut self, args: &[&[u8]], wait: Duration) -> Result<Reply, RedisError> {
+        if !self.usable {
+            return Err(RedisError::Closed);
+        }
+        // Unusable until the whole reply is read: any early return leaves
+        // the stream in an unknown state.
+        self.usable = false;
+        let mut command = Vec::new();
+        resp::push_command(&mut command, args);
+        self.stream.write_all(&command)?;
+        let reply = self.read_reply(wait.clamp(MIN_WAIT, MAX_WAIT))?;
+        self.usable = true;
+        match reply {
+            Reply::Error(message) => Err(RedisError::Server(one_line(&message))),
+            reply => Ok(reply),
+        }
+    }
+
+    /// Reads until the buffer holds one whole reply, or `wait` has passed.
+    fn read_reply(&mut self, wait: Duration) -> Result<Reply, RedisError> {
+        let deadline = Instant::now() + wait;
+        let timed_out = || {
+            let e = io::Error::new(io::ErrorKind::TimedOut, format!("no reply within {wait:?}"));
+            RedisError::Io(e)
+        };
+        loop {
+            match resp::parse_reply(&self.buf).map_err(RedisError::Protocol)? {
+                Parsed::Complete(reply, used) => {
+                    self.buf.drain(..used);
+                    self.buf.shrink_to(KEEP_BUFFER_BYTES);
+                    return Ok(reply);
+                }
+                Parsed::Partial => {}
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(timed_out());
+            }
+            self.stream.set_read_timeout(Some(left))?;
+            let filled = self.buf.len();
+            self.buf.resize(filled + READ_CHUNK_BYTES, 0);
+            let read = self.stream.read(&mut self.buf[filled..]);
+            self.buf.truncate(filled + read.as_ref().map_or(0, |n| *n));
+            match read {
+                Ok(0) => return Err(RedisError::Closed),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(timed_out()),
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => return Err(timed_out()),
+                Err(e) => return Err(RedisError::Io(e)),
+            }
+        }
+    }
+}
+
+/// `count` as an argument, between 1 (`COUNT 0` means no limit to `XREAD`)
+/// and the most entries a reply may hold.
+fn page_size(count: usize) -> String {
+    count.clamp(1, resp::MAX_ARRAY_LEN).to_string()
+}
+
+/// The entries of an `XRANGE` or `XREVRANGE` reply, or of one stream of an
+/// `XREAD` reply.
+fn entries(reply: Reply) -> Result<Vec<EntryResult>, RedisError> {
+    let Reply::Array(Some(items)) = reply else {
+        return Err(RedisError::Unexpected(
+            "expected an array of stream entries",
+        ));
+    };
+    items.into_iter().map(entry).collect()
+}
+
+/// One `[id, [field, value, ...]]`.
+fn entry(reply: Reply) -> Result<EntryResult, RedisError> {
+    const SHAPE: &str = "expected a stream entry [id, [field, value, ...]]";
+    let Reply::Array(Some(parts)) = reply else {
+        return Err(RedisError::Unexpected(SHAPE));
+    };
+    let Ok([Reply::Bulk(Some(id)), fields]) = <[Reply; 2]>::try_from(parts) else {
+        return Err(RedisError::Unexpected(SHAPE));
+    };
+    let fields = match fields {
+        // Only a consumer-group read of a deleted entry has null fields.
+        Reply::Array(None) => Vec::new(),
+        Reply::Array(Some(items)) => pairs(items).ok_or(RedisError::Unexpected(SHAPE))?,
+        _ => return Err(RedisError::Unexpected(SHAPE)),
+    };
+    Ok(
+        match std::str::from_utf8(&id).ok().and_then(StreamId::parse) {
+            Some(id) => Ok(Entry { id, fields }),
+            None => Err(BadEntry {
+                id: one_line(&String::from_utf8_lossy(&id)),
+            }),
+        },
+    )
+}
+
+/// `field, value, ...` as pairs; `None` for an odd count or a value that
+/// is not a bulk string.
+fn pairs(items: Vec<Reply>) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+    let mut pairs = Vec::with_capacity(items.len() / 2);
+    let mut items = items.into_iter();
+    while let Some(field) = items.next() {
+        match (field, items.next()) {
+            (Reply::Bulk(Some(field)), Some(Reply::Bulk(Some(value)))) => {
+                pairs.push((field, value))
+            }
+            _ => return None,
+        }
+    }
+    Some(pairs)
+}
+
+/// Text from the server made fit for one log line: control characters
+/// replaced with `?`, cut after [`MAX_MESSAGE_CHARS`] characters.
+fn one_line(text: &str) -> String {
+    let mut line: String = text
+        .chars()
+        .take(MAX_MESSAGE_CHARS)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if text.chars().nth(MAX_MESSAGE_CHARS).is_some() {
+        line.push_str("...");
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+    use std::thread;
+
+    #[test]
+    fn urls() {
+        let url = |host: &str, port, user: Option<&str>, password: Option<&str>, db| RedisUrl {
+            host: host.into(),
+            port,
+            username: user.map(Into::into),
+            password: password.map(Into::into),
+            db,
+        };
+        let cases = [
+            (
+                "redis://127.0.0.1:6379",
+                url("127.0.0.1", 6379, None, None, 0),
+            ),
+            ("redis://localhost", url("localhost", 6379, None, None, 0)),
+            (
+                "REDIS://Redis-1.internal:7000/3",
+                url("Redis-1.internal", 7000, None, None, 3),
+            ),
+            ("redis://h/", url("h", 6379, None, None, 0)),
+            (
+                "redis://h:65535/4294967295",
+                url("h", 65535, None, None, u32::MAX),
+            ),
+            ("redis://[::1]", url("::1", 6379, None, None, 0)),
+            (
+                "redis://[2001:db8::7]:6380/1",
+                url("2001:db8::7", 6380, None, None, 1),
+            ),
+            ("redis://:pw@h", url("h", 6379, None, Some("pw"), 0)),
+            (
+                "redis://feeder:pw@h:1/2",
+                url("h", 1, Some("feeder"), Some("pw"), 2),
+            ),
+            (
+                "redis://u%40x:p%3Aw%2F%25@h",
+                url("h", 6379, Some("u@x"), Some("p:w/%"), 0),
+            ),
+            (
+                "redis://u:p@ss/w:d@[::1]:9",
+                url("::1", 9, Some("u"), Some("p@ss/w:d"), 0),
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(RedisUrl::parse(text), Ok(expected), "{text}");
+        }
+        let bad = [
+            ("", "expected redis://"),
+            ("127.0.0.1:6379", "expected redis://"),
+            ("http://h", "expected redis://"),
+            ("redis:/h", "expected redis://"),
+            ("rediss://h", "TLS"),
+            ("redis://", "missing HOST"),
+            ("redis://:6379", "missing HOST"),
+            ("redis://::1", "missing HOST"),
+            ("redis://h:", "PORT"),
+            ("redis://h:0", "PORT"),
+            ("redis://h:65536", "PORT"),
+            ("redis://h:+1", "PORT"),
+            ("redis://h:6379x", "PORT"),
+            ("redis://[::1]x", "PORT"),
+            ("redis://h/x", "DB"),
+            ("redis://h/-1", "DB"),
+            ("redis://h/1/2", "DB"),
+            ("redis://h/4294967296", "DB"),
+            ("redis://h?db=1", "HOST must be"),
+            ("redis://h h", "HOST must be"),
+            ("redis://[::1", "without ]"),
+            ("redis://[zz]", "bad IPv6"),
+            ("redis://[]", "bad IPv6"),
+            ("redis://user@h", "USER without PASSWORD"),
+            ("redis://u:@h", "empty PASSWORD"),
+            ("redis://:@h", "empty PASSWORD"),
+            ("redis://u:%zz@h", "%-escape"),
+            ("redis://%ff:p@h", "%-escape"),
+        ];
+        for (text, reason) in bad {
+            let error = RedisUrl::parse(text).expect_err(text);
+            assert!(error.contains(reason), "{text}: {error}");
+            assert!(!error.contains('\n'), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn url_display_and_debug_mask_the_password() {
+        let shown = |text: &str| {
+            let url = RedisUrl::parse(text).expect(text);
+            (url.to_string(), format!("{url:?}"))
+        };
+        assert_eq!(shown("redis://h").0, "redis://h:6379");
+        assert_eq!(shown("redis://:s3cret@h/2").0, "redis://:***@h:6379/2");
+        assert_eq!(
+            shown("redis://feeder:s3cret@[::1]:7000").0,
+            "redis://feeder:***@[::1]:7000"
+        );
+        assert_eq!(
+            shown("redis://u:s3cret@h").1,
+            r#"RedisUrl { host: "h", port: 6379, username: Some("u"), password: Some("***"), db: 0 }"#
+        );
+        let mut printed = Vec::new();
+        for text in [
+            "redis://u:s3cret@h",
+            "redis://:s3cret@h:1/1",
+            "redis://u:s3cret%21@h",
+        ] {
+            let (display, debug) = shown(text);
+            printed.extend([display, debug]);
+        }
+        for text in [
+            "redis://u:s3cret@h:99999",
+            "redis://u:s3cret@",
+            "redis://u:s3cret@h/x",
+            "redis://u:s3cret%zz@h",
+            "rediss://u:s3cret@h",
+            "redis//u:s3cret@h",
+            "redis://u:s3cret@h h",
+        ] {
+            printed.push(RedisUrl::parse(text).expect_err(text));
+        }
+        for text in printed {
+            assert!(!text.contains("s3cret"), "{text}");
+        }
+    }
+
+    #[test]
+    fn stream_ids() {
+        let id = |ms, seq| Some(StreamId { ms, seq });
+        let cases = [
+            ("0-0", id(0, 0)),
+            ("1764028800123-0", id(1_764_028_800_123, 0)),
+            ("1-18446744073709551615", id(1, u64::MAX)),
+            ("18446744073709551615-7", id(u64::MAX, 7)),
+            ("007-01", id(7, 1)),
+            ("", None),
+            ("-", None),
+            ("1", None),
+            ("1-", None),
+            ("-1", None),
+            ("1-2-3", None),
+            ("+1-2", None),
+            ("1-+2", None),
+            ("1--2", None),
+            (" 1-2", None),
+            ("1-2 ", None),
+            ("1 -2", None),
+            ("18446744073709551616-0", None),
+            ("1-18446744073709551616", None),
+            ("*", None),
+            ("1-*", None),
+            ("1.5-2", None),
+            ("a-b", None),
+            ("\u{661}-2", None),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(StreamId::parse(text), expected, "{text:?}");
+        }
+        let mut ids: Vec<StreamId> = [
+            "2-0",
+            "1-10",
+            "10-0",
+            "1-9",
+            "1-5",
+            "0-18446744073709551615",
+        ]
+        .iter()
+        .filter_map(|t| StreamId::parse(t))
+        .collect();
+        ids.sort();
+        let shown: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "0-18446744073709551615",
+                "1-5",
+                "1-9",
+                "1-10",
+                "2-0",
+                "10-0"
+            ]
+        );
+        assert_eq!(StreamId::default().to_string(), "0-0");
+    }
+
+    // ------------------------------------------------- a scripted fake Redis
+
+    /// What the fake server does once it has received the expected command.
+    enum Answer {
+        /// Writes these bytes at once.
+        Whole(&'static [u8]),
+        /// Writes them one byte per write.
+        Bytewise(&'static [u8]),
+        /// Waits, then writes them.
+        Late(Duration, &'static [u8]),
+        /// Writes them (a reply over the size limit).
+        Owned(Vec<u8>),
+        /// Writes them, then closes the connection.
+        CloseAfter(&'static [u8]),
+        /// Never answers, and ends the script.
+        Silent,
+    }
+
+    /// A server on 127.0.0.1 that accepts one connection, and for each step
+    /// checks that it received exactly the command's bytes, then answers.
+    /// After the script it checks that the client sends nothing more. Join
+    /// the handle after dropping the connection: a failed check panics there.
+    fn fake_redis(script: Vec<(&'static [u8], Answer)>) -> (u16, thread::JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("local address").port();
+        let server = thread::spawn(move || {
+            let (mut socket, _) = listener.accept().expect("accept");
+            socket
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .expect("read timeout");
+            socket.set_nodelay(true).expect("nodelay");
+            for (command, answer) in script {
+                let mut got = vec![0; command.len()];
+                socket.read_exact(&mut got).expect("the command");
+                assert_eq!(
+                    String::from_utf8_lossy(&got),
+                    String::from_utf8_lossy(command)
+                );
+                // The client may have given up and gone: writes may fail.
+                let _ = match answer {
+                    Answer::Whole(bytes) => socket.write_all(bytes),
+                    Answer::Bytewise(bytes) => {
+                        bytes.iter().try_for_each(|b| socket.write_all(&[*b]))
+                    }
+                    Answer::Late(delay, bytes) => {
+                        thread::sleep(delay);
+                        socket.write_all(bytes)
+                    }
+                    Answer::Owned(bytes) => socket.write_all(&bytes),
+                    Answer::CloseAfter(bytes) => {
+                        let _ = socket.write_all(bytes);
+                        return;
+                    }
+                    Answer::Silent => break,
+                };
+            }
+            let mut rest = Vec::new();
+            let _ = socket.read_to_end(&mut rest);
+            assert_eq!(String::from_utf8_lossy(&rest), "", "after the script");
+        });
+        (port, server)
+    }
+
+    fn open(url: &str, port: u16, timeout: Duration) -> Result<Connection, RedisError> {
+        let url = RedisUrl::parse(&url.replace("PORT", &port.to_string())).expect("url");
+        Connection::open(&url, timeout)
+    }
+
+    const PING: &[u8] = b"*1\r\n$4\r\nPING\r\n";
+    const TYPE_K: &[u8] = b"*2\r\n$4\r\nTYPE\r\n$1\r\nk\r\n";
+    const SECOND: Duration = Duration::from_secs(1);
+
+    fn ids(entries: &[EntryResult]) -> Vec<String> {
+        entries
+            .iter()
+            .map(|e| match e {
+                Ok(entry) => entry.id.to_string(),
+                Err(bad) => bad.to_string(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn commands_and_replies() {
+        let (port, server) = fake_redis(vec![
+            (PING, Answer::Bytewise(b"+PONG\r\n")),
+            (TYPE_K, Answer::Whole(b"+none\r\n")),
+            (
+                b"*10\r\n$4\r\nXADD\r\n$1\r\nk\r\n$6\r\nMAXLEN\r\n$1\r\n~\r\n$3\r\n100\r\n\
+                  $1\r\n*\r\n$6\r\nsymbol\r\n$3\r\nBTC\r\n$5\r\nprice\r\n$3\r\n1.5\r\n",
+                Answer::Bytewise(b"$15\r\n1764028800123-0\r\n"),
+            ),
+            (
+                b"*6\r\n$9\r\nXREVRANGE\r\n$1\r\nk\r\n$1\r\n+\r\n$1\r\n-\r\n$5\r\nCOUNT\r\n$1\r\n2\r\n",
+                Answer::Bytewise(
+                    b"*2\r\n*2\r\n$3\r\n5-1\r\n*2\r\n$1\r\na\r\n$1\r\nb\r\n\
+                      *2\r\n$3\r\n5-0\r\n*-1\r\n",
+                ),
+            ),
+            (
+                b"*6\r\n$6\r\nXRANGE\r\n$1\r\nk\r\n$4\r\n(5-1\r\n$1\r\n+\r\n$5\r\nCOUNT\r\n$2\r\n10\r\n",
+                Answer::Whole(b"*2\r\n*2\r\n$3\r\n6-0\r\n*0\r\n*2\r\n$5\r\n6-x\x1b\x07\r\n*0\r\n"),
+            ),
+            (
+                b"*8\r\n$5\r\nXREAD\r\n$5\r\nCOUNT\r\n$1\r\n5\r\n$5\r\nBLOCK\r\n$3\r\n100\r\n\
+                  $7\r\nSTREAMS\r\n$1\r\nk\r\n$3\r\n6-0\r\n",
+                Answer::Whole(b"*-1\r\n"),
+            ),
+            (
+                b"*8\r\n$5\r\nXREAD\r\n$5\r\nCOUNT\r\n$1\r\n1\r\n$5\r\nBLOCK\r\n$1\r\n1\r\n\
+                  $7\r\nSTREAMS\r\n$1\r\nk\r\n$3\r\n6-0\r\n",
+                Answer::Bytewise(
+                    b"*1\r\n*2\r\n$1\r\nk\r\n*1\r\n*2\r\n$3\r\n7-0\r\n\
+                      *4\r\n$6\r\nsymbol\r\n$3\r\nETH\r\n$5\r\nprice\r\n$1\r\n2\r\n",
+                ),
+            ),
+        ]);
+        let mut redis = open("redis://127.0.0.1:PORT", port, SECOND).expect("open");
+        redis.ping().expect("ping");
+        assert_eq!(redis.key_type("k").expect("type"), "none");
+        let id = redis
+            .xadd("k", 100, &[("symbol", "BTC"), ("price", "1.5")])
+            .expect("xadd");
+        assert_eq!(
+            id,
+            StreamId {
+                ms: 1_764_028_800_123,
+                seq: 0
+            }
+        );
+        let newest = redis.xrevrange_newest("k", 2).expect("xrevrange");
+        assert_eq!(ids(&newest), ["5-0", "5-1"], "oldest first");
+        assert_eq!(
+            newest[1],
+            Ok(Entry {
+                id: StreamId { ms: 5, seq: 1 },
+                fields: vec![(b"a".to_vec(), b"b".to_vec())]
+            })
+        );
+        let after = StreamId { ms: 5, seq: 1 };
+        let page = redis.xrange_after("k", after, 10).expect("xrange");
+        assert_eq!(ids(&page), ["6-0", r#"entry id "6-x??" is not MS-SEQ"#]);
+        let after = StreamId { ms: 6, seq: 0 };
+        let none = redis
+            .xread_after("k", after, Duration::from_millis(100), 5)
+            .expect("xread");
+        assert!(none.is_empty());
+        let read = redis
+            .xread_after("k", after, Duration::ZERO, 0)
+            .expect("xread");
+        assert_eq!(
+            read,
+            [Ok(Entry {
+                id: StreamId { ms: 7, seq: 0 },
+                fields: vec![
+                    (b"symbol".to_vec(), b"ETH".to_vec()),
+                    (b"price".to_vec(), b"2".to_vec())
+                ]
+            })]
+        );
+        drop(redis);
+        server.join().expect("fake redis");
+    }
+
+    #[test]
+    fn auth_then_select() {
+        let (port, server) = fake_redis(vec![
+            (
+                b"*3\r\n$4\r\nAUTH\r\n$6\r\nfeeder\r\n$6\r\ns3cret\r\n",
+                Answer::Bytewise(b"+OK\r\n"),
+            ),
+            (
+                b"*2\r\n$6\r\nSELECT\r\n$1\r\n2\r\n",
+                Answer::Whole(b"+OK\r\n"),
+            ),
+            (PING, Answer::Whole(b"+PONG\r\n")),
+        ]);
+        let mut redis = open("redis://feeder:s3cret@127.0.0.1:PORT/2", port, SECOND).expect("open");
+        redis.ping().expect("ping");
+        drop(redis);
+        server.join().expect("fake redis");
+
+        // A password alone: AUTH with one argument, and no SELECT for db 0.
+        let (port, server) = fake_redis(vec![(
+            b"*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n",
+            Answer::Whole(b"+OK\r\n"),
+        )]);
+        drop(open("redis://:pw@127.0.0.1:PORT/0", port, SECOND).expect("open"));
+        server.join().expect("fake redis");
+    }
+
+    #[test]
+    fn a_refused_password_is_not_shown() {
+        let (port, server) = fake_redis(vec![(
+            b"*3\r\n$4\r\nAUTH\r\n$1\r\nu\r\n$6\r\ns3cret\r\n",
+            Answer::Whole(b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"),
+        )]);
+        let Err(error) = open("redis://u:s3cret@127.0.0.1:PORT", port, SECOND) else {
+            panic!("AUTH refused")
+        };
+        server.join().expect("fake redis");
+        assert_eq!(
+            error.to_string(),
+            "error reply: WRONGPASS invalid username-password pair or user is disabled."
+        );
+        assert!(!format!("{error} {error:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn error_replies_and_odd_shapes_leave_the_connection_usable() {
+        let (port, server) = fake_redis(vec![
+            (
+                TYPE_K,
+                Answer::Whole(
+                    b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n",
+                ),
+            ),
+            (PING, Answer::Whole(b"-ERR unknown\x1b[31m command\r\n")),
+            (TYPE_K, Answer::Whole(b":1\r\n")),
+            (PING, Answer::Whole(b"*1\r\n+PONG\r\n")),
+            (
+                b"*6\r\n$9\r\nXREVRANGE\r\n$1\r\nk\r\n$1\r\n+\r\n$1\r\n-\r\n$5\r\nCOUNT\r\n$1\r\n1\r\n",
+                Answer::Whole(b"*1\r\n*2\r\n$3\r\n1-0\r\n*1\r\n$1\r\na\r\n"),
+            ),
+            (PING, Answer::Whole(b"+PONG\r\n")),
+        ]);
+        let mut redis = open("redis://127.0.0.1:PORT", port, SECOND).expect("open");
+        let error = redis.key_type("k").expect_err("WRONGTYPE");
+        assert!(error.is_wrong_type(), "{error}");
+        let error = redis.ping().expect_err("ERR");
+        assert!(!error.is_wrong_type());
+        assert_eq!(error.to_string(), "error reply: ERR unknown?[31m command");
+        assert!(matches!(
+            redis.key_type("k"),
+            Err(RedisError::Unexpected("TYPE: expected a simple string"))
+        ));
+        assert!(matches!(redis.ping(), Err(RedisError::Unexpected(_))));
+        let error = redis.xrevrange_newest("k", 1).expect_err("odd fields");
+        assert_eq!(
+            error.to_string(),
+            "unexpected reply: expected a stream entry [id, [field, value, ...]]"
+        );
+        redis.ping().expect("still usable");
+        drop(redis);
+        server.join().expect("fake redis");
+    }
+
+    #[test]
+    fn a_reply_over_the_size_limit_is_refused_on_its_header() {
+        let header = format!("${}\r\n", resp::MAX_REPLY_BYTES).into_bytes();
+        let (port, server) = fake_redis(vec![(TYPE_K, Answer::Owned(header))]);
+        let mut redis = open("redis://127.0.0.1:PORT", port, SECOND).expect("open");
+        let error = redis.key_type("k").expect_err("too large");
+        assert!(matches!(error, RedisError::Protocol(RespError::TooLarge)));
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "malformed reply: reply larger than {} bytes",
+                resp::MAX_REPLY_BYTES
+            )
+        );
+        // The stream is out of step now: nothing more is sent.
+        assert!(matches!(redis.ping(), Err(RedisError::Closed)));
+        drop(redis);
+        server.join().expect("fake redis");
+    }
+
+    #[test]
+    fn a_silent_server_is_a_timeout() {
+        let (port, server) = fake_redis(vec![(PING, Answer::Silent)]);
+        let mut redis =
+            open("redis://127.0.0.1:PORT", port, Duration::from_millis(200)).expect("open");
+        let error = redis.ping().expect_err("silence");
+        assert!(error.is_timeout(), "{error}");
+        assert_eq!(error.to_string(), "connection: no reply within 200ms");
+        assert!(matches!(redis.ping(), Err(RedisError::Closed)));
+        drop(redis);
+        server.join().expect("fake redis");
+    }
+
+    #[test]
+    fn xread_waits_its_block_time_then_other_commands_do_not() {
+        let wait = Duration::from_millis(500);
+        let (port, server) = fake_redis(vec![
+            (
+                b"*8\r\n$5\r\nXREAD\r\n$5\r\nCOUNT\r\n$1\r\n9\r\n$5\r\nBLOCK\r\n$3\r\n500\r\n\
+                  $7\r\nSTREAMS\r\n$1\r\nk\r\n$3\r\n0-0\r\n",
+                Answer::Late(Duration::from_millis(700), b"*-1\r\n"),
+            ),
+            (PING, Answer::Late(Duration::from_millis(700), b"+PONG\r\n")),
+        ]);
+        let mut redis = open("redis://127.0.0.1:PORT", port, wait).expect("open");
+        let read = redis.xread_after("k", StreamId::default(), wait, 9);
+        assert!(read.expect("within block + timeout").is_empty());
+        assert!(redis.ping().expect_err("late").is_timeout());
+        drop(redis);
+        server.join().expect("fake redis");
+    }
+
+    #[test]
+    fn a_server_closing_mid_reply() {
+        for partial in [&b"+PO"[..], b"$5\r\nPO", b"*2\r\n+a\r\n", b""] {
+            let (port, server) = fake_redis(vec![(PING, Answer::CloseAfter(partial))]);
+            let mut redis = open("redis://127.0.0.1:PORT", port, SECOND).expect("open");
+            let error = redis.ping().expect_err("closed");
+            assert!(matches!(error, RedisError::Closed), "{error}");
+            assert!(matches!(redis.ping(), Err(RedisError::Closed)));
+            drop(redis);
+            server.join().expect("fake redis");
+        }
+    }
+
+    #[test]
+    fn nobody_listening() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("local address").port();
+        drop(listener);
+        let error = open("redis://127.0.0.1:PORT", port, SECOND)
+            .err()
+            .expect("refused");
+        assert!(matches!(error, RedisError::Io(_)), "{error}");
+        assert!(std::error::Error::source(&error).is_some());
+    }
+
+    /// Against a real Redis (6.2 or later) named by `TICKSTREAM_TEST_REDIS`,
+    /// e.g. `redis://:pw@127.0.0.1:6390/1`; uses and deletes the keys
+    /// `tickstream:test:*` and the ACL user `tickstream-test`.
+    #[test]
+    #[ignore = "needs a Redis server: TICKSTREAM_TEST_REDIS=redis://..."]
+    fn live_redis() {
+        let Ok(text) = std::env::var("TICKSTREAM_TEST_REDIS") else {
+            eprintln!("TICKSTREAM_TEST_REDIS is not set: nothing to do");
+            return;
+        };
+        let url = RedisUrl::parse(&text).expect("TICKSTREAM_TEST_REDIS");
+        let mut redis = Connection::open(&url, SECOND).expect("open");
+        let (key, other) = ("tickstream:test:prices", "tickstream:test:string");
+        redis
+            .call(&[b"DEL", key.as_bytes(), other.as_bytes()], SECOND)
+            .expect("DEL");
+        redis.ping().expect("ping");
+        assert_eq!(redis.key_type(key).expect("type"), "none");
+        assert!(redis
+            .xrevrange_newest(key, 10)
+            .expect("xrevrange")
+            .is_empty());
+        let zero = StreamId::default();
+        assert!(redis
+            .xrange_after(key, zero, 10)
+            .expect("xrange")
+            .is_empty());
+        let block = Duration::from_millis(50);
+        assert!(redis
+            .xread_after(key, zero, block, 10)
+            .expect("xread")
+            .is_empty());
+
+        let added: Vec<StreamId> = ["1", "2", "3"]
+            .iter()
+            .map(|price| {
+                redis
+                    .xadd(key, 100, &[("symbol", "BTC"), ("price", price)])
+                    .expect("xadd")
+            })
+            .collect();
+        assert!(added.windows(2).all(|w| w[0] < w[1]), "{added:?}");
+        assert_eq!(redis.key_type(key).expect("type"), "stream");
+        let ids = |entries: Vec<EntryResult>| -> Vec<StreamId> {
+            entries.into_iter().map(|e| e.expect("id").id).collect()
+        };
+        assert_eq!(ids(redis.xrevrange_newest(key, 2).expect("x")), added[1..]);
+        assert_eq!(
+            ids(redis.xrange_after(key, added[0], 1).expect("x")),
+            added[1..2]
+        );
+        assert_eq!(
+            ids(redis.xread_after(key, added[0], block, 9).expect("x")),
+            added[1..]
+        );
+        assert!(redis
+            .xread_after(key, added[2], block, 9)
+            .expect("x")
+            .is_empty());
+        let entry = redis
+            .xrange_after(key, zero, 1)
+            .expect("x")
+            .remove(0)
+            .expect("id");
+        assert_eq!(
+            entry.fields,
+            [
+                (b"symbol".to_vec(), b"BTC".to_vec()),
+                (b"price".to_vec(), b"1".to_vec())
+            ]
+        );
+
+        redis
+            .call(&[b"SET", other.as_bytes(), b"x"], SECOND)
+            .expect("SET");
+        assert_eq!(redis.key_type(other).expect("type"), "string");
+        assert!(redis
+            .xread_after(other, zero, block, 1)
+            .expect_err("x")
+            .is_wrong_type());
+        assert!(redis
+            .xrange_after(other, zero, 1)
+            .expect_err("x")
+            .is_wrong_type());
+        assert!(redis
+            .xadd(other, 9, &[("a", "b")])
+            .expect_err("x")
+            .is_wrong_type());
+
+        // A named user, as `AUTH user password`.
+        let acl = [
+            &b"ACL"[..],
+            b"SETUSER",
+            b"tickstream-test",
+            b"on",
+            b">s3cret",
+            b"~*",
+            b"+@all",
+        ];
+        redis.call(&acl, SECOND).expect("ACL SETUSER");
+        let named = format!(
+            "redis://tickstream-test:s3cret@{}:{}/{}",
+            url.host, url.port, url.db
+        );
+        let mut user =
+            Connection::open(&RedisUrl::parse(&named).expect("url"), SECOND).expect("AUTH");
+        assert_eq!(user.key_type(key).expect("type"), "stream");
+        let wrong = named.replace("s3cret", "wrong");
+        let refused = Connection::open(&RedisUrl::parse(&wrong).expect("url"), SECOND);
+        assert!(matches!(refused, Err(RedisError::Server(m)) if m.starts_with("WRONGPASS")));
+
+        redis
+            .call(&[b"ACL", b"DELUSER", b"tickstream-test"], SECOND)
+            .expect("ACL DELUSER");
+        redis
+            .call(&[b"DEL", key.as_bytes(), other.as_bytes()], SECOND)
+            .expect("DEL");
+    }
+}
