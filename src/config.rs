@@ -13,6 +13,7 @@ use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use crate::redis::RedisUrl;
 use crate::sse::IdForm;
 use crate::symbol::Symbol;
 
@@ -23,6 +24,8 @@ pub enum FeedKind {
     Sim,
     /// One event per `SYMBOL PRICE [TS_MS]` line on standard input.
     Stdin,
+    /// The entries of a Redis stream (`--redis`, `--stream`).
+    Redis,
 }
 
 impl FeedKind {
@@ -30,6 +33,7 @@ impl FeedKind {
     pub fn id_form(self) -> IdForm {
         match self {
             FeedKind::Sim | FeedKind::Stdin => IdForm::Counter,
+            FeedKind::Redis => IdForm::Stream,
         }
     }
 }
@@ -65,9 +69,18 @@ pub struct Config {
     pub cors_origin: Option<String>,
     /// Time over which a stopping server ends its streams.
     pub drain: Duration,
+    /// The Redis server of the redis feed and of `publish`.
+    pub redis: RedisUrl,
+    /// The key of the Redis stream.
+    pub stream: String,
+    /// `publish`: the stream is trimmed to about this many entries.
+    pub maxlen: usize,
     /// Turns the per-connection log lines off.
     pub quiet: bool,
 }
+
+/// Where Redis is unless `--redis` says otherwise.
+pub const DEFAULT_REDIS: &str = "redis://127.0.0.1:6379";
 
 /// The default port, from the seed article.
 pub const DEFAULT_PORT: u16 = 4444;
@@ -76,6 +89,8 @@ pub const DEFAULT_PORT: u16 = 4444;
 pub const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
 /// Upper bound for `--history`, `--max-clients` and `--client-queue`.
 pub const MAX_COUNT: usize = 1_000_000;
+/// Longest `--stream` key.
+pub const MAX_KEY_BYTES: usize = 1024;
 /// Most symbols `--symbols` (or a stream's `?symbols=`) may name.
 pub const MAX_SYMBOLS: usize = 256;
 
@@ -100,6 +115,9 @@ impl Default for Config {
             header_timeout: Duration::from_secs(10),
             cors_origin: Some("*".to_string()),
             drain: Duration::from_secs(5),
+            redis: RedisUrl::parse(DEFAULT_REDIS).unwrap_or_else(|e| unreachable!("{e}")),
+            stream: "tickstream:prices".to_string(),
+            maxlen: 100_000,
             quiet: false,
         }
     }
@@ -117,6 +135,19 @@ pub struct Flag {
     pub default: &'static str,
     /// Checks a value and stores it.
     pub set: fn(&mut Config, &str) -> Result<(), String>,
+    /// Which commands take it.
+    pub used_by: UsedBy,
+}
+
+/// The commands a flag belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsedBy {
+    /// The server only.
+    Serve,
+    /// `tickstream publish` only.
+    Publish,
+    /// Both.
+    Both,
 }
 
 /// Every flag, in `--help` order.
@@ -130,20 +161,23 @@ pub const FLAGS: &[Flag] = &[
             c.addr = parse_addr(v)?;
             Ok(())
         },
+        used_by: UsedBy::Serve,
     },
     Flag {
         name: "feed",
-        arg: "sim|stdin",
-        help: "random-walk prices, or SYMBOL PRICE [TS_MS] lines on stdin",
+        arg: "sim|stdin|redis",
+        help: "random-walk prices, SYMBOL PRICE [TS_MS] lines on stdin, or a Redis stream",
         default: "sim",
         set: |c, v| {
             c.feed = match v {
                 "sim" => FeedKind::Sim,
                 "stdin" => FeedKind::Stdin,
-                _ => return Err(format!("expected sim or stdin, got {v:?}")),
+                "redis" => FeedKind::Redis,
+                _ => return Err(format!("expected sim, stdin or redis, got {v:?}")),
             };
             Ok(())
         },
+        used_by: UsedBy::Both,
     },
     Flag {
         name: "symbols",
@@ -154,6 +188,7 @@ pub const FLAGS: &[Flag] = &[
             c.symbols = parse_symbols(v)?;
             Ok(())
         },
+        used_by: UsedBy::Both,
     },
     Flag {
         name: "interval",
@@ -164,6 +199,7 @@ pub const FLAGS: &[Flag] = &[
             c.interval = parse_duration(v)?;
             Ok(())
         },
+        used_by: UsedBy::Both,
     },
     Flag {
         name: "seed",
@@ -175,6 +211,7 @@ pub const FLAGS: &[Flag] = &[
             c.seed = Some(seed.map_err(|_| format!("expected a whole number, got {v:?}"))?);
             Ok(())
         },
+        used_by: UsedBy::Both,
     },
     Flag {
         name: "history",
@@ -185,6 +222,7 @@ pub const FLAGS: &[Flag] = &[
             c.history = parse_count(v, 0)?;
             Ok(())
         },
+        used_by: UsedBy::Serve,
     },
     Flag {
         name: "max-clients",
@@ -195,6 +233,7 @@ pub const FLAGS: &[Flag] = &[
             c.max_clients = parse_count(v, 1)?;
             Ok(())
         },
+        used_by: UsedBy::Serve,
     },
     Flag {
         name: "client-queue",
@@ -205,6 +244,7 @@ pub const FLAGS: &[Flag] = &[
             c.client_queue = parse_count(v, 1)?;
             Ok(())
         },
+        used_by: UsedBy::Serve,
     },
     Flag {
         name: "heartbeat",
@@ -215,6 +255,7 @@ pub const FLAGS: &[Flag] = &[
             c.heartbeat = parse_duration(v)?;
             Ok(())
         },
+        used_by: UsedBy::Serve,
     },
     Flag {
         name: "retry",
@@ -225,6 +266,7 @@ pub const FLAGS: &[Flag] = &[
             c.retry = parse_duration(v)?;
             Ok(())
         },
+        used_by: UsedBy::Serve,
     },
     Flag {
         name: "write-timeout",
@@ -235,6 +277,7 @@ pub const FLAGS: &[Flag] = &[
             c.write_timeout = parse_duration(v)?;
             Ok(())
         },
+        used_by: UsedBy::Serve,
     },
     Flag {
         name: "header-timeout",
@@ -245,6 +288,7 @@ pub const FLAGS: &[Flag] = &[
             c.header_timeout = parse_duration(v)?;
             Ok(())
         },
+        used_by: UsedBy::Serve,
     },
     Flag {
         name: "cors-origin",
@@ -255,6 +299,43 @@ pub const FLAGS: &[Flag] = &[
             c.cors_origin = parse_origin(v)?;
             Ok(())
         },
+        used_by: UsedBy::Serve,
+    },
+    Flag {
+        name: "redis",
+        arg: "URL",
+        help: "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]",
+        default: DEFAULT_REDIS,
+        set: |c, v| {
+            c.redis = RedisUrl::parse(v)?;
+            Ok(())
+        },
+        used_by: UsedBy::Both,
+    },
+    Flag {
+        name: "stream",
+        arg: "KEY",
+        help: "key of the Redis stream",
+        default: "tickstream:prices",
+        set: |c, v| {
+            if v.is_empty() || v.len() > MAX_KEY_BYTES {
+                return Err(format!("expected a key of 1 to {MAX_KEY_BYTES} bytes"));
+            }
+            c.stream = v.to_string();
+            Ok(())
+        },
+        used_by: UsedBy::Both,
+    },
+    Flag {
+        name: "maxlen",
+        arg: "N",
+        help: "trim the stream to about this many entries",
+        default: "100000",
+        set: |c, v| {
+            c.maxlen = parse_count(v, 1)?;
+            Ok(())
+        },
+        used_by: UsedBy::Publish,
     },
     Flag {
         name: "drain",
@@ -268,6 +349,7 @@ pub const FLAGS: &[Flag] = &[
             };
             Ok(())
         },
+        used_by: UsedBy::Serve,
     },
     Flag {
         name: "quiet",
@@ -278,6 +360,7 @@ pub const FLAGS: &[Flag] = &[
             c.quiet = parse_bool(v)?;
             Ok(())
         },
+        used_by: UsedBy::Both,
     },
 ];
 
@@ -286,6 +369,8 @@ pub const FLAGS: &[Flag] = &[
 pub enum Command {
     /// Run the server with this configuration.
     Run(Box<Config>),
+    /// `tickstream publish`: append the feed's events to a Redis stream.
+    Publish(Box<Config>),
     /// Print the help text and exit 0.
     Help,
     /// Print the version and exit 0.
@@ -312,7 +397,12 @@ impl std::error::Error for UsageError {}
 /// The text `--help` prints, made from [`FLAGS`].
 pub fn help() -> String {
     let mut text = String::from(
-        "tickstream: a live price feed over Server-Sent Events\n\nUSAGE: tickstream [FLAGS]\n\n",
+        "tickstream: a live price feed over Server-Sent Events
+
+USAGE: tickstream [FLAGS]            serve the feed over HTTP
+       tickstream publish [FLAGS]    append the sim or stdin feed to a Redis stream
+
+",
     );
     for flag in FLAGS {
         let left = format!("--{} {}", flag.name, flag.arg);
@@ -320,11 +410,13 @@ pub fn help() -> String {
             "" => String::new(),
             d => format!(" (default {d})"),
         };
-        text.push_str(&format!(
-            "  {:<26}{}{default}\n",
-            left.trim_end(),
-            flag.help
-        ));
+        let only = match flag.used_by {
+            UsedBy::Both => "",
+            UsedBy::Serve => " [serve]",
+            UsedBy::Publish => " [publish]",
+        };
+        let line = format!("  {:<26}{}{default}{only}\n", left.trim_end(), flag.help);
+        text.push_str(&line);
     }
     text.push_str(
         "  --help, --version
@@ -334,7 +426,8 @@ environment variable TICKSTREAM_<FLAG> (upper case, - becomes _), e.g.
 TICKSTREAM_INTERVAL=250ms; a flag beats its variable. PORT=N alone means
 --addr 0.0.0.0:N.
 
-Endpoints: /prices (the stream; ?symbols=BTC,ETH, ?lastEventId=N), / (live page),
+Endpoints: /prices (the stream; ?symbols=BTC,ETH, ?lastEventId=ID, ?throttle=1s),
+/crypto-price (?symbol=BTC: the seed article's dialect), / (live page),
 /healthz, /metrics.
 ",
     );
@@ -352,15 +445,21 @@ where
     I: IntoIterator<Item = String>,
     F: Fn(&str) -> Option<String>,
 {
+    let mut args = args.into_iter().peekable();
+    let publish = args.next_if(|a| a == "publish").is_some();
+    let takes = |flag: &Flag| match flag.used_by {
+        UsedBy::Both => true,
+        UsedBy::Serve => !publish,
+        UsedBy::Publish => publish,
+    };
     // (flag, where it came from, value): the environment first, so flags
-    // applied after it win.
+    // applied after it win. A variable of the other command is not ours.
     let mut settings: Vec<(&Flag, String, String)> = Vec::new();
-    for flag in FLAGS {
+    for flag in FLAGS.iter().filter(|f| takes(f)) {
         if let Some(value) = env(&variable(flag)) {
             settings.push((flag, variable(flag), value));
         }
     }
-    let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let Some(name) = arg.strip_prefix("--") else {
             return Err(usage(&arg, "unexpected argument"));
@@ -378,6 +477,14 @@ where
         let Some(flag) = FLAGS.iter().find(|f| f.name == name) else {
             return Err(usage(&source, "unknown flag"));
         };
+        if !takes(flag) {
+            let command = if publish {
+                "publish"
+            } else {
+                "the server (only publish)"
+            };
+            return Err(usage(&source, &format!("not a flag of {command}")));
+        }
         let value = match (inline, flag.arg.is_empty()) {
             (Some(v), _) => v,
             (None, true) => "true".to_string(),
@@ -389,6 +496,12 @@ where
     let mut config = Config::default();
     for (flag, source, value) in &settings {
         (flag.set)(&mut config, value).map_err(|problem| usage(source, &problem))?;
+        if publish && config.feed == FeedKind::Redis {
+            return Err(usage(source, "publish takes --feed sim or stdin"));
+        }
+    }
+    if publish {
+        return Ok(Command::Publish(Box::new(config)));
     }
     if !settings.iter().any(|(flag, _, _)| flag.name == "addr") {
         if let Some(port) = env("PORT") {

@@ -20,6 +20,7 @@ pub mod http;
 pub mod hub;
 pub mod log;
 pub mod metrics;
+pub mod publish;
 pub mod redis;
 pub mod resp;
 pub mod server;
@@ -78,6 +79,7 @@ pub fn run(
         }
         Ok(Command::Help) => print(&config::help()),
         Ok(Command::Version) => print(&format!("tickstream {}\n", env!("CARGO_PKG_VERSION"))),
+        Ok(Command::Publish(config)) => publish::run(&config, signals),
         Ok(Command::Run(config)) => match start(*config, signal_stacks_dropped, signals) {
             Ok(never) => match never {},
             Err(e) => {

@@ -409,19 +409,22 @@ impl Connection {
         }
     }
 
-    /// `XREVRANGE key + - COUNT count`: the newest `count` entries, returned
-    /// oldest first. `count` is taken between 1 and [`resp::MAX_ARRAY_LEN`];
-    /// keep it to what fits in [`resp::MAX_REPLY_BYTES`].
-    pub fn xrevrange_newest(
+    /// `XREVRANGE key (before - COUNT count` (`+` for `None`): the newest
+    /// `count` entries before `before` (exclusive), returned oldest first.
+    /// `count` is taken between 1 and [`resp::MAX_ARRAY_LEN`]; keep it to
+    /// what fits in [`resp::MAX_REPLY_BYTES`].
+    pub fn xrevrange_before(
         &mut self,
         key: &str,
+        before: Option<StreamId>,
         count: usize,
     ) -> Result<Vec<EntryResult>, RedisError> {
+        let end = before.map_or("+".to_string(), |id| format!("({id}"));
         let count = page_size(count);
         let args: [&[u8]; 6] = [
             b"XREVRANGE",
             key.as_bytes(),
-            b"+",
+            end.as_bytes(),
             b"-",
             b"COUNT",
             count.as_bytes(),
@@ -433,7 +436,7 @@ impl Connection {
 
     /// `XRANGE key (after + COUNT count`: up to `count` entries after
     /// `after` (exclusive), oldest first. `count` as for
-    /// [`Connection::xrevrange_newest`].
+    /// [`Connection::xrevrange_before`].
     pub fn xrange_after(
         &mut self,
         key: &str,
@@ -954,7 +957,7 @@ mod tests {
                 seq: 0
             }
         );
-        let newest = redis.xrevrange_newest("k", 2).expect("xrevrange");
+        let newest = redis.xrevrange_before("k", None, 2).expect("xrevrange");
         assert_eq!(ids(&newest), ["5-0", "5-1"], "oldest first");
         assert_eq!(
             newest[1],
@@ -1061,7 +1064,9 @@ mod tests {
             Err(RedisError::Unexpected("TYPE: expected a simple string"))
         ));
         assert!(matches!(redis.ping(), Err(RedisError::Unexpected(_))));
-        let error = redis.xrevrange_newest("k", 1).expect_err("odd fields");
+        let error = redis
+            .xrevrange_before("k", None, 1)
+            .expect_err("odd fields");
         assert_eq!(
             error.to_string(),
             "unexpected reply: expected a stream entry [id, [field, value, ...]]"
@@ -1167,7 +1172,7 @@ mod tests {
         redis.ping().expect("ping");
         assert_eq!(redis.key_type(key).expect("type"), "none");
         assert!(redis
-            .xrevrange_newest(key, 10)
+            .xrevrange_before(key, None, 10)
             .expect("xrevrange")
             .is_empty());
         let zero = StreamId::default();
@@ -1194,7 +1199,10 @@ mod tests {
         let ids = |entries: Vec<EntryResult>| -> Vec<StreamId> {
             entries.into_iter().map(|e| e.expect("id").id).collect()
         };
-        assert_eq!(ids(redis.xrevrange_newest(key, 2).expect("x")), added[1..]);
+        assert_eq!(
+            ids(redis.xrevrange_before(key, None, 2).expect("x")),
+            added[1..]
+        );
         assert_eq!(
             ids(redis.xrange_after(key, added[0], 1).expect("x")),
             added[1..2]

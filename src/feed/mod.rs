@@ -3,10 +3,12 @@
 //!
 //! - [`sim`]: a random walk per symbol, one tick per `--interval`;
 //! - [`stdin`]: one event per `SYMBOL PRICE [TS_MS]` line;
+//! - [`redis`]: the entries of a Redis stream, named by their entry ids;
 //! - [`entry`]: the rule every outside price obeys (a stdin line's fields,
-//!   later a stream entry's), in one place.
+//!   a stream entry's), in one place.
 
 pub mod entry;
+pub mod redis;
 pub mod sim;
 pub mod stdin;
 
@@ -26,34 +28,48 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Starts the feed thread the configuration names. The feed counts as up
-/// from now until its thread ends (a stdin feed at EOF, or a panic).
+/// Starts the feed thread the configuration names. A sim or stdin feed
+/// counts as up from now until its thread ends (a stdin feed at EOF, or a
+/// panic); the redis feed while it is connected.
 pub fn spawn(config: &Config, hub: Arc<Hub>, metrics: Arc<Metrics>) -> io::Result<()> {
-    let kind = config.feed;
-    let walk = match kind {
+    let mut config = config.clone();
+    let seed = *config.seed.get_or_insert_with(|| fastrand::u64(..));
+    match config.feed {
         FeedKind::Sim => {
-            let seed = config.seed.unwrap_or_else(|| fastrand::u64(..));
             let names: Vec<&str> = config.symbols.iter().map(|s| s.as_str()).collect();
             crate::log!(
                 "tickstream: sim feed of {} every {:?}, seed {seed}",
                 names.join(","),
                 config.interval
             );
-            Some(sim::RandomWalk::new(&config.symbols, config.interval, seed))
         }
         FeedKind::Stdin => {
             crate::log!("tickstream: stdin feed: one SYMBOL PRICE [TS_MS] line per event");
-            None
         }
-    };
-    metrics.set_feed_up(true);
+        FeedKind::Redis => crate::log!(
+            "tickstream: redis feed: stream {:?} at {}",
+            config.stream,
+            config.redis
+        ),
+    }
+    metrics.set_feed_up(config.feed != FeedKind::Redis);
     thread::Builder::new()
         .name("tickstream-feed".into())
         .spawn(move || {
             let _down = FeedDown(&metrics);
-            match walk {
-                Some(walk) => sim::run(walk, &hub, &metrics),
-                None => stdin::run(io::stdin().lock(), &hub, &metrics),
+            match config.feed {
+                FeedKind::Sim => {
+                    let walk = sim::RandomWalk::new(&config.symbols, config.interval, seed);
+                    sim::run(walk, &hub, &metrics)
+                }
+                FeedKind::Stdin => stdin::run(io::stdin().lock(), &hub, &metrics),
+                FeedKind::Redis => redis::run(
+                    &config.redis,
+                    &config.stream,
+                    config.history,
+                    &hub,
+                    &metrics,
+                ),
             }
         })
         .map(drop)

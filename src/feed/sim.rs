@@ -129,7 +129,7 @@ pub fn run(mut walk: RandomWalk, hub: &Hub, metrics: &Metrics) {
 /// How many ticks are due at `now` (at least one: the caller wakes for the
 /// tick at `next`), moving `next` to the next tick after them. Beyond
 /// [`MAX_TICKS_OWED`] the missed ticks are skipped.
-fn ticks_due(next: &mut Instant, now: Instant, interval: Duration) -> u32 {
+pub fn ticks_due(next: &mut Instant, now: Instant, interval: Duration) -> u32 {
     let mut due = 1;
     *next += interval;
     while *next <= now && due <= MAX_TICKS_OWED {

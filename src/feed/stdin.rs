@@ -98,51 +98,86 @@ fn read_line_bounded(
     }
 }
 
+/// The valid prices of an input of lines, in order: bad lines are warned
+/// about (with their number, naming `what` the input is) and counted, blank
+/// lines skipped.
+pub struct Lines<R> {
+    reader: BufReader<R>,
+    line: Vec<u8>,
+    number: u64,
+    what: &'static str,
+}
+
+impl<R: Read> Lines<R> {
+    /// Lines of `input`, called `what` in warnings.
+    pub fn new(input: R, what: &'static str) -> Lines<R> {
+        Lines {
+            reader: BufReader::with_capacity(64 * 1024, input),
+            line: Vec::with_capacity(256),
+            number: 0,
+            what,
+        }
+    }
+
+    /// The next line: `Some(None)` for a blank or skipped one, `None` at
+    /// the end of the input (or a read error, logged as its end).
+    pub fn next_line(&mut self, metrics: &Metrics) -> Option<Option<Price>> {
+        let read = read_line_bounded(&mut self.reader, &mut self.line, MAX_LINE_BYTES)
+            .unwrap_or_else(|e| {
+                crate::log!(
+                    "tickstream: cannot read {}: {e}; treating it as its end",
+                    self.what
+                );
+                LineRead::Eof
+            });
+        self.number += 1;
+        let parsed = match read {
+            LineRead::Eof => return None,
+            LineRead::TooLong => Err(EntryError::TooLong),
+            LineRead::Line => parse_line(&self.line, now_ms),
+        };
+        let skipped = |e: EntryError| {
+            metrics.feed_line_rejected();
+            crate::log!(
+                "tickstream: {} line {} skipped: {e}",
+                self.what,
+                self.number
+            );
+        };
+        Some(parsed.map_err(skipped).ok().flatten())
+    }
+
+    /// True if a whole line is already buffered, so the next read will not
+    /// block (the search stops at the first newline, usually within the
+    /// next line).
+    pub fn has_whole_line(&self) -> bool {
+        self.reader.buffer().contains(&b'\n')
+    }
+
+    /// Lines read so far.
+    pub fn count(&self) -> u64 {
+        self.number.saturating_sub(1)
+    }
+}
+
 /// Runs the stdin feed until end of input, then returns. Lines that arrive
 /// together are published as one tick (still one id each), never held back
 /// waiting for more input.
 pub fn run(input: impl Read, hub: &Hub, metrics: &Metrics) {
-    let mut reader = BufReader::with_capacity(64 * 1024, input);
-    let mut line = Vec::with_capacity(256);
+    let mut lines = Lines::new(input, "stdin");
     let mut batch: Vec<Price> = Vec::new();
-    let mut line_number: u64 = 0;
-    loop {
-        let read = match read_line_bounded(&mut reader, &mut line, MAX_LINE_BYTES) {
-            Ok(read) => read,
-            Err(e) => {
-                crate::log!(
-                    "tickstream: cannot read stdin: {e}; treating it as the end of the feed"
-                );
-                LineRead::Eof
-            }
-        };
-        if read == LineRead::Eof {
-            break;
-        }
-        line_number += 1;
-        let parsed = match read {
-            LineRead::TooLong => Err(EntryError::TooLong),
-            _ => parse_line(&line, now_ms),
-        };
-        match parsed {
-            Ok(Some(price)) => batch.push(price),
-            Ok(None) => {}
-            Err(e) => {
-                metrics.feed_line_rejected();
-                crate::log!("tickstream: stdin line {line_number} skipped: {e}");
-            }
-        }
-        // Publish before a read that may block: when no whole line is
-        // buffered (the search stops at the first newline, usually within
-        // the next line).
-        if !reader.buffer().contains(&b'\n') || batch.len() >= MAX_EVENTS_PER_TICK {
+    while let Some(line) = lines.next_line(metrics) {
+        batch.extend(line);
+        // Publish before a read that may block.
+        if !lines.has_whole_line() || batch.len() >= MAX_EVENTS_PER_TICK {
             metrics.published(hub.publish(&batch));
             batch.clear();
         }
     }
     metrics.published(hub.publish(&batch));
     crate::log!(
-        "tickstream: stdin feed ended after {line_number} lines; still serving connected clients"
+        "tickstream: stdin feed ended after {} lines; still serving connected clients",
+        lines.count()
     );
 }
 

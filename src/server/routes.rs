@@ -81,6 +81,7 @@ pub fn route(request: &Request, config: &Config) -> Route {
 pub fn feed_down(config: &Config) -> &'static str {
     match config.feed {
         FeedKind::Sim | FeedKind::Stdin => "feed ended",
+        FeedKind::Redis => "feed unavailable",
     }
 }
 

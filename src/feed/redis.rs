@@ -1,0 +1,271 @@
+//! The redis feed: the entries of one Redis stream, read on the feed thread
+//! over [`crate::redis::Connection`], become events named by their entry
+//! ids, so every replica on the stream names every event alike.
+//!
+//! At start it loads the newest `--history` entries (history and snapshot),
+//! then blocks in `XREAD` after the newest. After any failure it reconnects
+//! with a jittered back-off (100 ms doubling to 5 s), first reads every
+//! entry after the last one it read (`XRANGE` in pages: an entry still in
+//! the stream is never skipped), then blocks again. While it is not
+//! connected the feed is down (`/healthz` 503, `tickstream_feed_up` 0) and
+//! connected clients keep their streams (heartbeats). A key that does not
+//! exist yet is an empty stream; a key of another type is an error, logged
+//! once until it changes.
+
+use std::convert::Infallible;
+use std::thread;
+use std::time::Duration;
+
+use crate::feed::entry::{parse_entry, EntryError};
+use crate::feed::now_ms;
+use crate::hub::{Hub, Price};
+use crate::metrics::Metrics;
+use crate::redis::{Connection, EntryResult, RedisError, RedisUrl, StreamId};
+use crate::sse::EventId;
+
+/// Wait for connecting, and for each reply but `XREAD`'s block.
+pub const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one `XREAD` blocks in Redis waiting for an entry.
+const XREAD_BLOCK: Duration = Duration::from_secs(2);
+/// Entries asked for per read (a page of `XRANGE` or `XREVRANGE`, or one
+/// `XREAD`): about 100 KiB of reply.
+const PAGE_ENTRIES: usize = 1000;
+
+/// A jittered exponential back-off: 100 ms doubling to 5 s, each wait
+/// drawn between half and all of the current step, so replicas that lost
+/// Redis together do not come back in step.
+pub struct Backoff(Duration);
+
+impl Backoff {
+    /// The first step.
+    pub const FIRST: Duration = Duration::from_millis(100);
+    /// The longest step.
+    pub const MOST: Duration = Duration::from_secs(5);
+
+    /// A back-off at its first step.
+    pub fn new() -> Backoff {
+        Backoff(Backoff::FIRST)
+    }
+
+    /// The next wait; the step after it doubles.
+    pub fn next_wait(&mut self) -> Duration {
+        let wait = self.0.mul_f64(0.5 + fastrand::f64() / 2.0);
+        self.0 = (self.0 * 2).min(Backoff::MOST);
+        wait
+    }
+
+    /// Back to the first step (after a success).
+    pub fn reset(&mut self) {
+        self.0 = Backoff::FIRST;
+    }
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff::new()
+    }
+}
+
+/// What the feed remembers across connections.
+struct Reader<'a> {
+    url: &'a RedisUrl,
+    key: &'a str,
+    history: usize,
+    hub: &'a Hub,
+    metrics: &'a Metrics,
+    /// The id of the last entry read; `None` before the first load.
+    last: Option<StreamId>,
+    connected_before: bool,
+}
+
+/// Runs the redis feed forever.
+pub fn run(url: &RedisUrl, key: &str, history: usize, hub: &Hub, metrics: &Metrics) {
+    let mut reader = Reader {
+        url,
+        key,
+        history,
+        hub,
+        metrics,
+        last: None,
+        connected_before: false,
+    };
+    let mut backoff = Backoff::new();
+    let mut last_complaint = String::new();
+    loop {
+        let Err(e) = reader.session(&mut backoff);
+        metrics.set_feed_up(false);
+        // One line per kind of trouble, not one per retry.
+        let complaint = match &e {
+            e if e.is_wrong_type() => format!("key {key:?} is not a stream"),
+            e => e.to_string(),
+        };
+        if complaint != last_complaint {
+            crate::log!("tickstream: redis feed {url}: {complaint}; retrying");
+            last_complaint = complaint;
+        }
+        thread::sleep(backoff.next_wait());
+    }
+}
+
+impl Reader<'_> {
+    /// One connection: catch up, then follow the stream until an error.
+    fn session(&mut self, backoff: &mut Backoff) -> Result<Infallible, RedisError> {
+        let mut conn = Connection::open(self.url, REDIS_TIMEOUT)?;
+        match conn.key_type(self.key)?.as_str() {
+            "none" | "stream" => {}
+            _ => return Err(RedisError::Server("WRONGTYPE".into())),
+        }
+        if self.connected_before {
+            self.metrics.feed_reconnected();
+        }
+        self.connected_before = true;
+        match self.last {
+            None => {
+                // The newest entry's id, then the history, newest pages first.
+                let newest = conn.xrevrange_before(self.key, None, 1)?;
+                let newest = newest.iter().find_map(|e| e.as_ref().ok()).map(|e| e.id);
+                let mut pages = Vec::new();
+                let (mut before, mut wanted) = (newest.map(next_id), self.history);
+                while let (Some(end), true) = (before, wanted > 0) {
+                    let page =
+                        conn.xrevrange_before(self.key, Some(end), wanted.min(PAGE_ENTRIES))?;
+                    wanted -= page.len();
+                    before = page.iter().find_map(|e| e.as_ref().ok()).map(|e| e.id);
+                    let last_page = page.len() < PAGE_ENTRIES;
+                    pages.push(page);
+                    if last_page {
+                        break;
+                    }
+                }
+                for page in pages.iter().rev() {
+                    self.take(page);
+                }
+                self.last = newest;
+            }
+            Some(last) => loop {
+                let page = conn.xrange_after(self.key, last, PAGE_ENTRIES)?;
+                self.take(&page);
+                if page.len() < PAGE_ENTRIES {
+                    break;
+                }
+            },
+        }
+        crate::log!(
+            "tickstream: redis feed connected to {}, stream {:?}",
+            self.url,
+            self.key
+        );
+        self.metrics.set_feed_up(true);
+        backoff.reset();
+        loop {
+            let after = self.last.unwrap_or_default();
+            let entries = conn.xread_after(self.key, after, XREAD_BLOCK, PAGE_ENTRIES)?;
+            self.take(&entries);
+        }
+    }
+
+    /// Publishes the valid entries as one tick; skips, warns about and
+    /// counts the others; moves `last` past all of them.
+    fn take(&mut self, entries: &[EntryResult]) {
+        let mut events = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(bad) => {
+                    self.metrics.feed_line_rejected();
+                    crate::log!("tickstream: redis entry skipped: {bad}");
+                    continue;
+                }
+            };
+            self.last = Some(entry.id);
+            match price_of(&entry.fields) {
+                Ok(price) => events.push((EventId::stream(entry.id.ms, entry.id.seq), price)),
+                Err(e) => {
+                    self.metrics.feed_line_rejected();
+                    crate::log!("tickstream: redis entry {} skipped: {e}", entry.id);
+                }
+            }
+        }
+        self.metrics.published(self.hub.publish_named(&events));
+    }
+}
+
+/// The id just after `id`, so an exclusive bound before it includes `id`.
+fn next_id(id: StreamId) -> StreamId {
+    match id.seq.checked_add(1) {
+        Some(seq) => StreamId { ms: id.ms, seq },
+        None => StreamId {
+            ms: id.ms + 1,
+            seq: 0,
+        },
+    }
+}
+
+/// The price an entry holds: fields `symbol`, `price` and optionally `ts`,
+/// under the same rules as a stdin line; other fields are ignored.
+pub fn price_of(fields: &[(Vec<u8>, Vec<u8>)]) -> Result<Price, EntryError> {
+    let field = |name: &[u8]| {
+        fields
+            .iter()
+            .find(|(f, _)| f == name)
+            .map(|(_, v)| v.as_slice())
+    };
+    let (Some(symbol), Some(price)) = (field(b"symbol"), field(b"price")) else {
+        return Err(EntryError::Fields);
+    };
+    parse_entry(symbol, price, field(b"ts"), now_ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_fields() {
+        let fields = |pairs: &[(&str, &str)]| -> Vec<(Vec<u8>, Vec<u8>)> {
+            pairs
+                .iter()
+                .map(|(f, v)| (f.as_bytes().to_vec(), v.as_bytes().to_vec()))
+                .collect()
+        };
+        let ok = price_of(&fields(&[
+            ("price", "007.5"),
+            ("x", "y"),
+            ("symbol", "btc"),
+            ("ts", "9"),
+        ]));
+        let ok = ok.unwrap();
+        assert_eq!(
+            (ok.symbol.as_str(), ok.price.as_str(), ok.ts_ms),
+            ("BTC", "7.5", 9)
+        );
+        let cases: &[(&[(&str, &str)], EntryError)] = &[
+            (&[("symbol", "BTC")], EntryError::Fields),
+            (&[("price", "1")], EntryError::Fields),
+            (&[("symbol", "B C"), ("price", "1")], EntryError::Symbol),
+            (&[("symbol", "BTC"), ("price", "-1")], EntryError::Price),
+            (
+                &[("symbol", "BTC"), ("price", "1"), ("ts", "soon")],
+                EntryError::Timestamp,
+            ),
+        ];
+        for (pairs, error) in cases {
+            assert_eq!(price_of(&fields(pairs)), Err(*error), "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_to_its_ceiling_with_jitter() {
+        let mut backoff = Backoff::new();
+        let waits: Vec<Duration> = (0..10).map(|_| backoff.next_wait()).collect();
+        for (n, wait) in waits.iter().enumerate() {
+            let step = (Backoff::FIRST * 2u32.pow(n as u32)).min(Backoff::MOST);
+            assert!(
+                *wait >= step / 2 && *wait <= step,
+                "{n}: {wait:?} of {step:?}"
+            );
+        }
+        backoff.reset();
+        assert!(backoff.next_wait() <= Backoff::FIRST);
+    }
+}

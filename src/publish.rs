@@ -1,0 +1,163 @@
+//! `tickstream publish`: the sim walk or stdin lines appended to a Redis
+//! stream, one entry per event, with `XADD KEY MAXLEN ~ N * symbol S price P
+//! ts T` (Redis gives the id). One publisher and any number of `--feed
+//! redis` replicas make one feed.
+//!
+//! While Redis is unreachable it retries with the feed's back-off. The sim
+//! publisher keeps its schedule and drops the ticks it cannot write (one
+//! log line with their count when Redis is back); the stdin publisher stops
+//! reading its input until Redis is back, so no line is lost. It exits 0 at
+//! the end of stdin, after its last write, and on SIGTERM or SIGINT.
+
+use std::io;
+use std::process::ExitCode;
+use std::thread;
+use std::time::Instant;
+
+use crate::config::{Config, FeedKind};
+use crate::feed::redis::{Backoff, REDIS_TIMEOUT};
+use crate::feed::sim::{self, RandomWalk};
+use crate::feed::{now_ms, stdin::Lines};
+use crate::hub::Price;
+use crate::metrics::Metrics;
+use crate::redis::{Connection, RedisError};
+use crate::sys::StopSignals;
+
+/// Runs the publisher until the end of its input or a stop signal.
+pub fn run(config: &Config, signals: StopSignals) -> ExitCode {
+    let spawned = thread::Builder::new()
+        .name("tickstream-stop".into())
+        .spawn(move || {
+            signals.wait();
+            crate::log::write_now("tickstream: publisher stopped by a signal");
+            std::process::exit(0);
+        });
+    if let Err(e) = spawned {
+        crate::log::write_now(&format!("tickstream: cannot start the stop thread: {e}"));
+        return ExitCode::FAILURE;
+    }
+    let mut out = Publisher {
+        config,
+        connection: None,
+        backoff: Backoff::new(),
+        retry_at: Instant::now(),
+        last_complaint: String::new(),
+    };
+    crate::log!(
+        "tickstream publish: {} feed into stream {:?} at {}",
+        if config.feed == FeedKind::Sim {
+            "sim"
+        } else {
+            "stdin"
+        },
+        config.stream,
+        config.redis
+    );
+    match config.feed {
+        FeedKind::Stdin => {
+            let metrics = Metrics::default();
+            let mut lines = Lines::new(io::stdin().lock(), "stdin");
+            let mut written = 0u64;
+            while let Some(line) = lines.next_line(&metrics) {
+                if let Some(price) = line {
+                    // Back-pressure: the next line waits until this one is in.
+                    while out.try_write(&price).is_err() {
+                        thread::sleep(out.retry_at.saturating_duration_since(Instant::now()));
+                    }
+                    written += 1;
+                }
+            }
+            crate::log::write_now(&format!(
+                "tickstream publish: end of stdin after {} lines, {written} entries written",
+                lines.count()
+            ));
+        }
+        _ => {
+            let seed = config.seed.unwrap_or_else(|| fastrand::u64(..));
+            let mut walk = RandomWalk::new(&config.symbols, config.interval, seed);
+            let mut next = Instant::now();
+            let mut dropped = 0u64;
+            loop {
+                let now = Instant::now();
+                let ts = now_ms();
+                let prices: Vec<Price> = (0..sim::ticks_due(&mut next, now, config.interval))
+                    .flat_map(|_| walk.step(ts))
+                    .collect();
+                if out.write_all(&prices).is_err() {
+                    dropped += 1;
+                } else if dropped > 0 {
+                    crate::log!(
+                        "tickstream publish: {dropped} ticks dropped while Redis was unreachable"
+                    );
+                    dropped = 0;
+                }
+                thread::sleep(next.saturating_duration_since(Instant::now()));
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// The connection to Redis, opened when needed and dropped on any error.
+struct Publisher<'a> {
+    config: &'a Config,
+    connection: Option<Connection>,
+    backoff: Backoff,
+    /// No connect is tried before this.
+    retry_at: Instant,
+    last_complaint: String,
+}
+
+impl Publisher<'_> {
+    /// Appends every price, or fails at the first that cannot be written.
+    fn write_all(&mut self, prices: &[Price]) -> Result<(), ()> {
+        prices.iter().try_for_each(|price| self.try_write(price))
+    }
+
+    /// Appends one price, connecting first if needed (not before
+    /// `retry_at`); on failure drops the connection and sets `retry_at`.
+    fn try_write(&mut self, price: &Price) -> Result<(), ()> {
+        if self.connection.is_none() && Instant::now() < self.retry_at {
+            return Err(());
+        }
+        match self.xadd(price) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.connection = None;
+                let complaint = e.to_string();
+                if complaint != self.last_complaint {
+                    crate::log!(
+                        "tickstream publish: {}: {complaint}; retrying",
+                        self.config.redis
+                    );
+                    self.last_complaint = complaint;
+                }
+                self.retry_at = Instant::now() + self.backoff.next_wait();
+                Err(())
+            }
+        }
+    }
+
+    fn xadd(&mut self, price: &Price) -> Result<(), RedisError> {
+        let connection = match &mut self.connection {
+            Some(connection) => connection,
+            None => {
+                let connection = Connection::open(&self.config.redis, REDIS_TIMEOUT)?;
+                if !self.last_complaint.is_empty() {
+                    crate::log!("tickstream publish: connected to {}", self.config.redis);
+                    self.last_complaint.clear();
+                }
+                self.backoff.reset();
+                self.connection.insert(connection)
+            }
+        };
+        let ts = price.ts_ms.to_string();
+        let fields = [
+            ("symbol", price.symbol.as_str()),
+            ("price", price.price.as_str()),
+            ("ts", ts.as_str()),
+        ];
+        connection.xadd(&self.config.stream, self.config.maxlen, &fields)?;
+        Ok(())
+    }
+}
