@@ -10,6 +10,8 @@ mod faults;
 mod nginx;
 mod ops;
 mod props;
+mod redis_server;
+mod replicas;
 mod slow;
 mod stream;
 mod support;

@@ -291,6 +291,20 @@ impl Server {
         self.child.try_wait().ok().flatten()
     }
 
+    /// Sends the process a signal (`TERM`, `INT`, `KILL`) by its PID.
+    pub fn signal(&self, name: &str) {
+        let sent = Command::new("kill")
+            .args(["-s", name, &self.pid().to_string()])
+            .status()
+            .expect("kill");
+        assert!(sent.success(), "kill -s {name}");
+    }
+
+    /// Waits up to `timeout` for the process to exit on its own.
+    pub fn exit_within(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        self.child.exit_within(timeout)
+    }
+
     /// The value of one sample line of `/metrics`, e.g.
     /// `tickstream_requests_rejected_total{status="404"}`.
     pub fn metric(&self, sample: &str) -> u64 {

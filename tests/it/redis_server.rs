@@ -1,0 +1,151 @@
+//! A real `redis-server` for the tests of the redis feed and the
+//! publisher: started on a free port with a directory of its own, stopped
+//! (by its PID) when dropped; `redis-cli` for the test's own commands.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::support::*;
+
+/// A `redis-server` child process.
+pub struct Redis {
+    child: Option<ChildGuard>,
+    /// Its port, kept across restarts.
+    pub port: u16,
+    dir: PathBuf,
+    aof: bool,
+}
+
+impl Redis {
+    /// Starts one without persistence.
+    pub fn start() -> Redis {
+        Redis::launch(false)
+    }
+
+    /// Starts one that writes every command to its append-only file before
+    /// answering (`appendfsync always`), so a restart loses nothing.
+    pub fn start_with_aof() -> Redis {
+        Redis::launch(true)
+    }
+
+    fn launch(aof: bool) -> Redis {
+        let port = free_port();
+        let dir =
+            std::env::temp_dir().join(format!("tickstream-redis-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("redis directory");
+        let mut redis = Redis {
+            child: None,
+            port,
+            dir,
+            aof,
+        };
+        redis.restart();
+        redis
+    }
+
+    /// The URL for `--redis`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts it again (after [`Redis::stop`]) on the same port and
+    /// directory, and waits until it answers.
+    pub fn restart(&mut self) {
+        let port = self.port.to_string();
+        let mut command = Command::new("redis-server");
+        command
+            .args(["--port", &port, "--bind", "127.0.0.1", "--save", ""])
+            .args(["--appendonly", if self.aof { "yes" } else { "no" }])
+            .args(["--appendfsync", "always", "--dir"])
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        self.child = Some(ChildGuard::new(command.spawn().expect(
+            "redis-server (apt-get install redis-server; .ci/run installs it)",
+        )));
+        let up = wait_until(Duration::from_secs(10), || {
+            self.try_cli(&["PING"]).is_some_and(|out| out == "PONG")
+        });
+        assert!(up, "redis-server on port {port} did not answer PING");
+    }
+
+    /// Stops it (SIGKILL to the PID it was started with); with AOF and
+    /// `appendfsync always`, everything it acknowledged is on disk.
+    pub fn stop(&mut self) {
+        self.child = None;
+    }
+
+    /// Runs `redis-cli` against it; its output, trimmed; `None` if it
+    /// failed (Redis down).
+    pub fn try_cli(&self, args: &[&str]) -> Option<String> {
+        let out = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("redis-cli");
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        (out.status.success() && !text.starts_with("Could not connect")).then_some(text)
+    }
+
+    /// Runs `redis-cli` against it and returns its output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        self.try_cli(args)
+            .unwrap_or_else(|| panic!("redis-cli {args:?} failed"))
+    }
+
+    /// `XADD tickstream:prices <id> symbol S price P ts 5`; returns the id.
+    pub fn add(&self, id: &str, symbol: &str, price: &str) -> String {
+        let fields = ["symbol", symbol, "price", price, "ts", "5"];
+        let mut args = vec!["XADD", "tickstream:prices", id];
+        args.extend_from_slice(&fields);
+        self.cli(&args)
+    }
+
+    /// The ids of every entry of the stream, oldest first.
+    pub fn ids(&self) -> Vec<String> {
+        let out = self.cli(&["XRANGE", "tickstream:prices", "-", "+"]);
+        // redis-cli prints each entry as its id, then field and value lines.
+        out.lines()
+            .filter(|l| {
+                l.split_once('-').is_some_and(|(a, b)| {
+                    !a.is_empty()
+                        && a.bytes().all(|c| c.is_ascii_digit())
+                        && !b.is_empty()
+                        && b.bytes().all(|c| c.is_ascii_digit())
+                })
+            })
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().map(|a: SocketAddr| a.port()).unwrap()
+}
+
+/// A replica: the server with `--feed redis` on this Redis, then `args`.
+pub fn replica(redis: &Redis, args: &[&str]) -> Server {
+    let url = redis.url();
+    let mut all = vec![
+        "--feed",
+        "redis",
+        "--redis",
+        url.as_str(),
+        "--heartbeat",
+        "200ms",
+    ];
+    all.extend_from_slice(args);
+    Server::start(&all)
+}
