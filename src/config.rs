@@ -712,12 +712,17 @@ mod tests {
             (&["--nope"], &[], "--nope: unknown flag (see --help)"),
             (&["--interval"], &[], "--interval: needs a value (see --help)"),
             (&["stray"], &[], "stray: unexpected argument (see --help)"),
-            (&["--feed", "kafka"], &[], "--feed: expected sim or stdin, got \"kafka\" (see --help)"),
+            (&["--feed", "kafka"], &[], "--feed: expected sim, stdin or redis, got \"kafka\" (see --help)"),
             (&["--history", "-1"], &[], "--history: expected a whole number from 0 to 1000000, got \"-1\" (see --help)"),
             (&["--max-clients", "0"], &[], "--max-clients: expected a whole number from 1 to 1000000, got \"0\" (see --help)"),
             (&[], &[("TICKSTREAM_QUIET", "maybe")], "TICKSTREAM_QUIET: expected true or false, got \"maybe\" (see --help)"),
             (&[], &[("PORT", "http")], "PORT: expected a port number, got \"http\" (see --help)"),
             (&["--symbols", "BTC,,ETH"], &[], "--symbols: invalid symbol \"\": 1 to 16 of A-Z 0-9 . _ - (see --help)"),
+            (&["publish", "--addr", "x"], &[], "--addr: not a flag of publish (see --help)"),
+            (&["--maxlen", "5"], &[], "--maxlen: not a flag of the server (only publish) (see --help)"),
+            (&["publish", "--feed", "redis"], &[], "--feed: publish takes --feed sim or stdin (see --help)"),
+            (&["--redis", "http://x"], &[], "--redis: expected redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] (see --help)"),
+            (&["--stream", ""], &[], "--stream: expected a key of 1 to 1024 bytes (see --help)"),
             (&["--addr", "4444"], &[], "--addr: expected IPv4:PORT, [IPv6]:PORT or localhost:PORT, got \"4444\" (see --help)"),
         ];
         for (args, env, message) in cases {
@@ -755,5 +760,21 @@ mod tests {
                     .to_string()
             ));
         }
+    }
+
+    #[test]
+    fn publish_takes_its_flags_and_ignores_the_servers_variables() {
+        let env =
+            |k: &str| (k == "TICKSTREAM_ADDR" || k == "TICKSTREAM_MAXLEN").then(|| "9".to_string());
+        let args = ["publish", "--feed", "stdin", "--stream", "k"].map(String::from);
+        let Ok(Command::Publish(c)) = parse(args, env) else {
+            panic!("publish")
+        };
+        assert_eq!(
+            (c.feed, c.stream.as_str(), c.maxlen),
+            (FeedKind::Stdin, "k", 9)
+        );
+        assert_eq!(c.addr, Config::default().addr);
+        assert_eq!(c.redis.to_string(), "redis://127.0.0.1:6379");
     }
 }

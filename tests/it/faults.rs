@@ -9,7 +9,7 @@
 //! - a well-behaved client connected meanwhile (a [`Watcher`]) kept
 //!   receiving on time: its longest wait between two events is bounded;
 //! - threads and file descriptors come back to their baseline
-//!   ([`IDLE_THREADS`]: the accept loop, the feed thread and the logger);
+//!   ([`IDLE_THREADS`]: the accept loop, the feed, the logger, the stop thread);
 //! - resident memory comes back to within [`RSS_SLACK_KIB`] of its baseline.
 //!
 //! `soak` (ignored by default; `scripts/soak.sh [SECONDS]`) runs all of it

@@ -129,6 +129,25 @@ impl Drop for Redis {
     }
 }
 
+/// True if `redis-server` and `redis-cli` can be run; otherwise reports
+/// the test as SKIPPED (or fails under `CI=true`, where `.ci/run` installs
+/// them). A test starts with `if !redis_available() { return; }`.
+pub fn redis_available() -> bool {
+    let runs = |tool: &str| {
+        Command::new(tool)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let found = runs("redis-server") && runs("redis-cli");
+    if !found {
+        crate::nginx::skip_or_fail("redis-server and redis-cli (apt-get install redis-server)");
+    }
+    found
+}
+
 /// A port that was free a moment ago.
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");

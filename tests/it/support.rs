@@ -12,8 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Threads of an idle server: the accept loop, the feed and the logger.
-pub const IDLE_THREADS: usize = 3;
+/// Threads of an idle server: the accept loop, the feed, the logger and the
+/// stop thread.
+pub const IDLE_THREADS: usize = 4;
 
 /// How long any single read in a test may block.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
