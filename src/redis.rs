@@ -25,6 +25,7 @@ use std::net::{Ipv6Addr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use crate::resp::{self, Parsed, Reply, RespError};
+use crate::sse::{EventId, IdForm};
 
 /// The port of a `redis://` URL without one.
 pub const DEFAULT_PORT: u16 = 6379;
@@ -39,36 +40,6 @@ const MIN_WAIT: Duration = Duration::from_millis(1);
 const MAX_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
 /// Longest server message or bad entry id kept for a log line, in chars.
 const MAX_MESSAGE_CHARS: usize = 200;
-
-// --------------------------------------------------------------- stream ids
-
-/// A stream entry id, `MS-SEQ`: ordered by its milliseconds, then by its
-/// sequence number (the derived order, as the fields are in that order).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct StreamId {
-    /// Milliseconds part.
-    pub ms: u64,
-    /// Sequence number within the millisecond.
-    pub seq: u64,
-}
-
-impl StreamId {
-    /// Parses exactly `DIGITS-DIGITS`, each part a `u64` (no sign, no
-    /// space, no `*`, not a lone `MS`).
-    pub fn parse(text: &str) -> Option<StreamId> {
-        let (ms, seq) = text.split_once('-')?;
-        Some(StreamId {
-            ms: parse_digits(ms)?,
-            seq: parse_digits(seq)?,
-        })
-    }
-}
-
-impl fmt::Display for StreamId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.ms, self.seq)
-    }
-}
 
 /// One or more ASCII digits as a number; `None` on anything else or overflow.
 fn parse_digits<T: std::str::FromStr>(text: &str) -> Option<T> {
@@ -278,30 +249,10 @@ impl From<io::Error> for RedisError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     /// The entry's id.
-    pub id: StreamId,
+    pub id: EventId,
     /// Its fields and values as Redis holds them (bytes, not checked).
     pub fields: Vec<(Vec<u8>, Vec<u8>)>,
 }
-
-/// An entry whose id is not `MS-SEQ`. Redis never sends one; it is returned
-/// in its place among the entries so the caller can name it in a warning
-/// and count it. Its id cannot be read after, so a caller that meets only
-/// such entries should back off as for an error rather than read again.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BadEntry {
-    /// The id as received (lossy UTF-8, control characters replaced, cut).
-    pub id: String,
-}
-
-impl fmt::Display for BadEntry {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "entry id {:?} is not MS-SEQ", self.id)
-    }
-}
-
-/// Each entry of a reply, in order: an [`Entry`], or a [`BadEntry`] where
-/// the id does not parse.
-pub type EntryResult = Result<Entry, BadEntry>;
 
 // --------------------------------------------------------------- connection
 
@@ -384,7 +335,7 @@ impl Connection {
         key: &str,
         maxlen: usize,
         fields: &[(&str, &str)],
-    ) -> Result<StreamId, RedisError> {
+    ) -> Result<EventId, RedisError> {
         let maxlen = maxlen.to_string();
         let mut args: Vec<&[u8]> = vec![
             b"XADD",
@@ -401,7 +352,7 @@ impl Connection {
         match self.call(&args, self.timeout)? {
             Reply::Bulk(Some(id)) => std::str::from_utf8(&id)
                 .ok()
-                .and_then(StreamId::parse)
+                .and_then(|id| EventId::parse(id, IdForm::Stream))
                 .ok_or(RedisError::Unexpected(
                     "XADD: an entry id that is not MS-SEQ",
                 )),
@@ -416,9 +367,9 @@ impl Connection {
     pub fn xrevrange_before(
         &mut self,
         key: &str,
-        before: Option<StreamId>,
+        before: Option<EventId>,
         count: usize,
-    ) -> Result<Vec<EntryResult>, RedisError> {
+    ) -> Result<Vec<Entry>, RedisError> {
         let end = before.map_or("+".to_string(), |id| format!("({id}"));
         let count = page_size(count);
         let args: [&[u8]; 6] = [
@@ -440,9 +391,9 @@ impl Connection {
     pub fn xrange_after(
         &mut self,
         key: &str,
-        after: StreamId,
+        after: EventId,
         count: usize,
-    ) -> Result<Vec<EntryResult>, RedisError> {
+    ) -> Result<Vec<Entry>, RedisError> {
         let (start, count) = (format!("({after}"), page_size(count));
         let args: [&[u8]; 6] = [
             b"XRANGE",
@@ -463,10 +414,10 @@ impl Connection {
     pub fn xread_after(
         &mut self,
         key: &str,
-        after: StreamId,
+        after: EventId,
         block: Duration,
         count: usize,
-    ) -> Result<Vec<EntryResult>, RedisError> {
+    ) -> Result<Vec<Entry>, RedisError> {
         let block = block.clamp(MIN_WAIT, MAX_WAIT);
         let (count, block_ms, after) = (
             page_size(count),
@@ -574,7 +525,7 @@ fn page_size(count: usize) -> String {
 
 /// The entries of an `XRANGE` or `XREVRANGE` reply, or of one stream of an
 /// `XREAD` reply.
-fn entries(reply: Reply) -> Result<Vec<EntryResult>, RedisError> {
+fn entries(reply: Reply) -> Result<Vec<Entry>, RedisError> {
     let Reply::Array(Some(items)) = reply else {
         return Err(RedisError::Unexpected(
             "expected an array of stream entries",
@@ -584,7 +535,7 @@ fn entries(reply: Reply) -> Result<Vec<EntryResult>, RedisError> {
 }
 
 /// One `[id, [field, value, ...]]`.
-fn entry(reply: Reply) -> Result<EntryResult, RedisError> {
+fn entry(reply: Reply) -> Result<Entry, RedisError> {
     const SHAPE: &str = "expected a stream entry [id, [field, value, ...]]";
     let Reply::Array(Some(parts)) = reply else {
         return Err(RedisError::Unexpected(SHAPE));
@@ -598,14 +549,13 @@ fn entry(reply: Reply) -> Result<EntryResult, RedisError> {
         Reply::Array(Some(items)) => pairs(items).ok_or(RedisError::Unexpected(SHAPE))?,
         _ => return Err(RedisError::Unexpected(SHAPE)),
     };
-    Ok(
-        match std::str::from_utf8(&id).ok().and_then(StreamId::parse) {
-            Some(id) => Ok(Entry { id, fields }),
-            None => Err(BadEntry {
-                id: one_line(&String::from_utf8_lossy(&id)),
-            }),
-        },
-    )
+    let id = std::str::from_utf8(&id)
+        .ok()
+        .and_then(|id| EventId::parse(id, IdForm::Stream));
+    let id = id.ok_or(RedisError::Unexpected(
+        "a stream entry id that is not MS-SEQ",
+    ))?;
+    Ok(Entry { id, fields })
 }
 
 /// `field, value, ...` as pairs; `None` for an odd count or a value that
@@ -768,65 +718,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn stream_ids() {
-        let id = |ms, seq| Some(StreamId { ms, seq });
-        let cases = [
-            ("0-0", id(0, 0)),
-            ("1764028800123-0", id(1_764_028_800_123, 0)),
-            ("1-18446744073709551615", id(1, u64::MAX)),
-            ("18446744073709551615-7", id(u64::MAX, 7)),
-            ("007-01", id(7, 1)),
-            ("", None),
-            ("-", None),
-            ("1", None),
-            ("1-", None),
-            ("-1", None),
-            ("1-2-3", None),
-            ("+1-2", None),
-            ("1-+2", None),
-            ("1--2", None),
-            (" 1-2", None),
-            ("1-2 ", None),
-            ("1 -2", None),
-            ("18446744073709551616-0", None),
-            ("1-18446744073709551616", None),
-            ("*", None),
-            ("1-*", None),
-            ("1.5-2", None),
-            ("a-b", None),
-            ("\u{661}-2", None),
-        ];
-        for (text, expected) in cases {
-            assert_eq!(StreamId::parse(text), expected, "{text:?}");
-        }
-        let mut ids: Vec<StreamId> = [
-            "2-0",
-            "1-10",
-            "10-0",
-            "1-9",
-            "1-5",
-            "0-18446744073709551615",
-        ]
-        .iter()
-        .filter_map(|t| StreamId::parse(t))
-        .collect();
-        ids.sort();
-        let shown: Vec<String> = ids.iter().map(ToString::to_string).collect();
-        assert_eq!(
-            shown,
-            [
-                "0-18446744073709551615",
-                "1-5",
-                "1-9",
-                "1-10",
-                "2-0",
-                "10-0"
-            ]
-        );
-        assert_eq!(StreamId::default().to_string(), "0-0");
-    }
-
     // ------------------------------------------------- a scripted fake Redis
 
     /// What the fake server does once it has received the expected command.
@@ -899,14 +790,8 @@ mod tests {
     const TYPE_K: &[u8] = b"*2\r\n$4\r\nTYPE\r\n$1\r\nk\r\n";
     const SECOND: Duration = Duration::from_secs(1);
 
-    fn ids(entries: &[EntryResult]) -> Vec<String> {
-        entries
-            .iter()
-            .map(|e| match e {
-                Ok(entry) => entry.id.to_string(),
-                Err(bad) => bad.to_string(),
-            })
-            .collect()
+    fn ids(entries: &[Entry]) -> Vec<String> {
+        entries.iter().map(|e| e.id.to_string()).collect()
     }
 
     #[test]
@@ -950,26 +835,23 @@ mod tests {
         let id = redis
             .xadd("k", 100, &[("symbol", "BTC"), ("price", "1.5")])
             .expect("xadd");
-        assert_eq!(
-            id,
-            StreamId {
-                ms: 1_764_028_800_123,
-                seq: 0
-            }
-        );
+        assert_eq!(id, EventId::stream(1_764_028_800_123, 0));
         let newest = redis.xrevrange_before("k", None, 2).expect("xrevrange");
         assert_eq!(ids(&newest), ["5-0", "5-1"], "oldest first");
         assert_eq!(
             newest[1],
-            Ok(Entry {
-                id: StreamId { ms: 5, seq: 1 },
+            Entry {
+                id: EventId::stream(5, 1),
                 fields: vec![(b"a".to_vec(), b"b".to_vec())]
-            })
+            }
         );
-        let after = StreamId { ms: 5, seq: 1 };
-        let page = redis.xrange_after("k", after, 10).expect("xrange");
-        assert_eq!(ids(&page), ["6-0", r#"entry id "6-x??" is not MS-SEQ"#]);
-        let after = StreamId { ms: 6, seq: 0 };
+        let after = EventId::stream(5, 1);
+        let bad_id = redis.xrange_after("k", after, 10).expect_err("a bad id");
+        assert_eq!(
+            bad_id.to_string(),
+            "unexpected reply: a stream entry id that is not MS-SEQ"
+        );
+        let after = EventId::stream(6, 0);
         let none = redis
             .xread_after("k", after, Duration::from_millis(100), 5)
             .expect("xread");
@@ -979,13 +861,13 @@ mod tests {
             .expect("xread");
         assert_eq!(
             read,
-            [Ok(Entry {
-                id: StreamId { ms: 7, seq: 0 },
+            [Entry {
+                id: EventId::stream(7, 0),
                 fields: vec![
                     (b"symbol".to_vec(), b"ETH".to_vec()),
                     (b"price".to_vec(), b"2".to_vec())
                 ]
-            })]
+            }]
         );
         drop(redis);
         server.join().expect("fake redis");
@@ -1121,7 +1003,7 @@ mod tests {
             (PING, Answer::Late(Duration::from_millis(700), b"+PONG\r\n")),
         ]);
         let mut redis = open("redis://127.0.0.1:PORT", port, wait).expect("open");
-        let read = redis.xread_after("k", StreamId::default(), wait, 9);
+        let read = redis.xread_after("k", EventId::stream(0, 0), wait, 9);
         assert!(read.expect("within block + timeout").is_empty());
         assert!(redis.ping().expect_err("late").is_timeout());
         drop(redis);
@@ -1175,7 +1057,7 @@ mod tests {
             .xrevrange_before(key, None, 10)
             .expect("xrevrange")
             .is_empty());
-        let zero = StreamId::default();
+        let zero = EventId::stream(0, 0);
         assert!(redis
             .xrange_after(key, zero, 10)
             .expect("xrange")
@@ -1186,7 +1068,7 @@ mod tests {
             .expect("xread")
             .is_empty());
 
-        let added: Vec<StreamId> = ["1", "2", "3"]
+        let added: Vec<EventId> = ["1", "2", "3"]
             .iter()
             .map(|price| {
                 redis
@@ -1196,9 +1078,8 @@ mod tests {
             .collect();
         assert!(added.windows(2).all(|w| w[0] < w[1]), "{added:?}");
         assert_eq!(redis.key_type(key).expect("type"), "stream");
-        let ids = |entries: Vec<EntryResult>| -> Vec<StreamId> {
-            entries.into_iter().map(|e| e.expect("id").id).collect()
-        };
+        let ids =
+            |entries: Vec<Entry>| -> Vec<EventId> { entries.into_iter().map(|e| e.id).collect() };
         assert_eq!(
             ids(redis.xrevrange_before(key, None, 2).expect("x")),
             added[1..]
@@ -1215,11 +1096,7 @@ mod tests {
             .xread_after(key, added[2], block, 9)
             .expect("x")
             .is_empty());
-        let entry = redis
-            .xrange_after(key, zero, 1)
-            .expect("x")
-            .remove(0)
-            .expect("id");
+        let entry = redis.xrange_after(key, zero, 1).expect("x").remove(0);
         assert_eq!(
             entry.fields,
             [

@@ -21,14 +21,15 @@
 //! declared length is checked before its payload arrives and never sizes an
 //! allocation. A parsed [`Reply`] takes 32 bytes per value plus its text's
 //! heap block: up to about 16 times its wire size for a reply made of tiny
-//! values, so a hostile reply can cost some 256 MiB; a real one (bulk
+//! values, so a hostile reply can cost some 64 MiB; a real one (bulk
 //! strings of stream fields) costs 3 to 5 times its size.
 
 use std::fmt;
 use std::io::Write as _;
 
-/// Largest reply accepted, in bytes on the wire, declared or observed.
-pub const MAX_REPLY_BYTES: usize = 16 * 1024 * 1024;
+/// Largest reply accepted, in bytes on the wire, declared or observed: a
+/// page of 1,000 stream entries is about 100 KiB.
+pub const MAX_REPLY_BYTES: usize = 4 * 1024 * 1024;
 /// Longest `+`, `-` or `:` line or `$`/`*` length header, without its CRLF.
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
 /// Most elements one array may declare.

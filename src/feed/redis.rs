@@ -20,7 +20,7 @@ use crate::feed::entry::{parse_entry, EntryError};
 use crate::feed::now_ms;
 use crate::hub::{Hub, Price};
 use crate::metrics::Metrics;
-use crate::redis::{Connection, EntryResult, RedisError, RedisUrl, StreamId};
+use crate::redis::{Connection, Entry, RedisError, RedisUrl};
 use crate::sse::EventId;
 
 /// Wait for connecting, and for each reply but `XREAD`'s block.
@@ -74,7 +74,7 @@ struct Reader<'a> {
     hub: &'a Hub,
     metrics: &'a Metrics,
     /// The id of the last entry read; `None` before the first load.
-    last: Option<StreamId>,
+    last: Option<EventId>,
     connected_before: bool,
 }
 
@@ -123,14 +123,14 @@ impl Reader<'_> {
             None => {
                 // The newest entry's id, then the history, newest pages first.
                 let newest = conn.xrevrange_before(self.key, None, 1)?;
-                let newest = newest.iter().find_map(|e| e.as_ref().ok()).map(|e| e.id);
+                let newest = newest.first().map(|e| e.id);
                 let mut pages = Vec::new();
                 let (mut before, mut wanted) = (newest.map(next_id), self.history);
                 while let (Some(end), true) = (before, wanted > 0) {
                     let page =
                         conn.xrevrange_before(self.key, Some(end), wanted.min(PAGE_ENTRIES))?;
                     wanted -= page.len();
-                    before = page.iter().find_map(|e| e.as_ref().ok()).map(|e| e.id);
+                    before = page.first().map(|e| e.id);
                     let last_page = page.len() < PAGE_ENTRIES;
                     pages.push(page);
                     if last_page {
@@ -158,7 +158,7 @@ impl Reader<'_> {
         self.metrics.set_feed_up(true);
         backoff.reset();
         loop {
-            let after = self.last.unwrap_or_default();
+            let after = self.last.unwrap_or(EventId::stream(0, 0));
             let entries = conn.xread_after(self.key, after, XREAD_BLOCK, PAGE_ENTRIES)?;
             self.take(&entries);
         }
@@ -166,20 +166,12 @@ impl Reader<'_> {
 
     /// Publishes the valid entries as one tick; skips, warns about and
     /// counts the others; moves `last` past all of them.
-    fn take(&mut self, entries: &[EntryResult]) {
+    fn take(&mut self, entries: &[Entry]) {
         let mut events = Vec::with_capacity(entries.len());
         for entry in entries {
-            let entry = match entry {
-                Ok(entry) => entry,
-                Err(bad) => {
-                    self.metrics.feed_line_rejected();
-                    crate::log!("tickstream: redis entry skipped: {bad}");
-                    continue;
-                }
-            };
             self.last = Some(entry.id);
             match price_of(&entry.fields) {
-                Ok(price) => events.push((EventId::stream(entry.id.ms, entry.id.seq), price)),
+                Ok(price) => events.push((entry.id, price)),
                 Err(e) => {
                     self.metrics.feed_line_rejected();
                     crate::log!("tickstream: redis entry {} skipped: {e}", entry.id);
@@ -190,14 +182,12 @@ impl Reader<'_> {
     }
 }
 
-/// The id just after `id`, so an exclusive bound before it includes `id`.
-fn next_id(id: StreamId) -> StreamId {
-    match id.seq.checked_add(1) {
-        Some(seq) => StreamId { ms: id.ms, seq },
-        None => StreamId {
-            ms: id.ms + 1,
-            seq: 0,
-        },
+/// The stream id just after `id`, so an exclusive bound before it
+/// includes `id`.
+fn next_id(id: EventId) -> EventId {
+    match id.minor.unwrap_or(0).checked_add(1) {
+        Some(seq) => EventId::stream(id.major, seq),
+        None => EventId::stream(id.major.saturating_add(1), 0),
     }
 }
 
