@@ -150,6 +150,12 @@ pub enum UsedBy {
     Both,
 }
 
+/// Stores a checked value: the body of most setters.
+fn put<T>(slot: &mut T, value: Result<T, String>) -> Result<(), String> {
+    *slot = value?;
+    Ok(())
+}
+
 /// Every flag, in `--help` order.
 pub const FLAGS: &[Flag] = &[
     Flag {
@@ -157,10 +163,7 @@ pub const FLAGS: &[Flag] = &[
         arg: "ADDR",
         help: "listen address: IPv4:PORT, [IPv6]:PORT or localhost:PORT (port 0: any free port)",
         default: "0.0.0.0:4444",
-        set: |c, v| {
-            c.addr = parse_addr(v)?;
-            Ok(())
-        },
+        set: |c, v| put(&mut c.addr, parse_addr(v)),
         used_by: UsedBy::Serve,
     },
     Flag {
@@ -184,10 +187,7 @@ pub const FLAGS: &[Flag] = &[
         arg: "LIST",
         help: "symbols of the sim feed",
         default: "BTC,ETH,SOL,XRP,DOGE",
-        set: |c, v| {
-            c.symbols = parse_symbols(v)?;
-            Ok(())
-        },
+        set: |c, v| put(&mut c.symbols, parse_symbols(v)),
         used_by: UsedBy::Both,
     },
     Flag {
@@ -195,10 +195,7 @@ pub const FLAGS: &[Flag] = &[
         arg: "DUR",
         help: "time between sim ticks",
         default: "1s",
-        set: |c, v| {
-            c.interval = parse_duration(v)?;
-            Ok(())
-        },
+        set: |c, v| put(&mut c.interval, parse_duration(v)),
         used_by: UsedBy::Both,
     },
     Flag {
@@ -218,10 +215,7 @@ pub const FLAGS: &[Flag] = &[
         arg: "N",
         help: "events kept for Last-Event-ID resume",
         default: "1024",
-        set: |c, v| {
-            c.history = parse_count(v, 0)?;
-            Ok(())
-        },
+        set: |c, v| put(&mut c.history, parse_count(v, 0)),
         used_by: UsedBy::Serve,
     },
     Flag {
@@ -229,10 +223,7 @@ pub const FLAGS: &[Flag] = &[
         arg: "N",
         help: "open streams before 503",
         default: "10000",
-        set: |c, v| {
-            c.max_clients = parse_count(v, 1)?;
-            Ok(())
-        },
+        set: |c, v| put(&mut c.max_clients, parse_count(v, 1)),
         used_by: UsedBy::Serve,
     },
     Flag {
@@ -240,10 +231,7 @@ pub const FLAGS: &[Flag] = &[
         arg: "N",
         help: "ticks queued per client before it is dropped as slow",
         default: "256",
-        set: |c, v| {
-            c.client_queue = parse_count(v, 1)?;
-            Ok(())
-        },
+        set: |c, v| put(&mut c.client_queue, parse_count(v, 1)),
         used_by: UsedBy::Serve,
     },
     Flag {
@@ -251,10 +239,7 @@ pub const FLAGS: &[Flag] = &[
         arg: "DUR",
         help: "comment line after this much silence",
         default: "15s",
-        set: |c, v| {
-            c.heartbeat = parse_duration(v)?;
-            Ok(())
-        },
+        set: |c, v| put(&mut c.heartbeat, parse_duration(v)),
         used_by: UsedBy::Serve,
     },
     Flag {
@@ -262,10 +247,7 @@ pub const FLAGS: &[Flag] = &[
         arg: "DUR",
         help: "reconnect delay hint for browsers",
         default: "3s",
-        set: |c, v| {
-            c.retry = parse_duration(v)?;
-            Ok(())
-        },
+        set: |c, v| put(&mut c.retry, parse_duration(v)),
         used_by: UsedBy::Serve,
     },
     Flag {
@@ -273,10 +255,7 @@ pub const FLAGS: &[Flag] = &[
         arg: "DUR",
         help: "close a socket that accepts nothing this long",
         default: "10s",
-        set: |c, v| {
-            c.write_timeout = parse_duration(v)?;
-            Ok(())
-        },
+        set: |c, v| put(&mut c.write_timeout, parse_duration(v)),
         used_by: UsedBy::Serve,
     },
     Flag {
@@ -284,10 +263,7 @@ pub const FLAGS: &[Flag] = &[
         arg: "DUR",
         help: "time allowed to send the request head",
         default: "10s",
-        set: |c, v| {
-            c.header_timeout = parse_duration(v)?;
-            Ok(())
-        },
+        set: |c, v| put(&mut c.header_timeout, parse_duration(v)),
         used_by: UsedBy::Serve,
     },
     Flag {
@@ -295,10 +271,7 @@ pub const FLAGS: &[Flag] = &[
         arg: "ORIGIN|none",
         help: "Access-Control-Allow-Origin",
         default: "*",
-        set: |c, v| {
-            c.cors_origin = parse_origin(v)?;
-            Ok(())
-        },
+        set: |c, v| put(&mut c.cors_origin, parse_origin(v)),
         used_by: UsedBy::Serve,
     },
     Flag {
@@ -306,10 +279,7 @@ pub const FLAGS: &[Flag] = &[
         arg: "URL",
         help: "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]",
         default: DEFAULT_REDIS,
-        set: |c, v| {
-            c.redis = RedisUrl::parse(v)?;
-            Ok(())
-        },
+        set: |c, v| put(&mut c.redis, RedisUrl::parse(v)),
         used_by: UsedBy::Both,
     },
     Flag {
@@ -331,10 +301,7 @@ pub const FLAGS: &[Flag] = &[
         arg: "N",
         help: "trim the stream to about this many entries",
         default: "100000",
-        set: |c, v| {
-            c.maxlen = parse_count(v, 1)?;
-            Ok(())
-        },
+        set: |c, v| put(&mut c.maxlen, parse_count(v, 1)),
         used_by: UsedBy::Publish,
     },
     Flag {
@@ -356,10 +323,7 @@ pub const FLAGS: &[Flag] = &[
         arg: "",
         help: "no log line per stream connection",
         default: "",
-        set: |c, v| {
-            c.quiet = parse_bool(v)?;
-            Ok(())
-        },
+        set: |c, v| put(&mut c.quiet, parse_bool(v)),
         used_by: UsedBy::Both,
     },
 ];
