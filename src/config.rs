@@ -310,8 +310,10 @@ pub const FLAGS: &[Flag] = &[
         help: "on SIGTERM, end the open streams over this long (0: at once)",
         default: "5s",
         set: |c, v| {
-            c.drain = match v {
-                "0" => Duration::ZERO,
+            // Zero is allowed here, in any unit: end every stream at once.
+            let zero = v.trim_start_matches('0');
+            c.drain = match (v.starts_with('0'), zero) {
+                (true, "" | "ms" | "s" | "m" | "h") => Duration::ZERO,
                 _ => parse_duration(v)?,
             };
             Ok(())
@@ -416,14 +418,8 @@ where
         UsedBy::Serve => !publish,
         UsedBy::Publish => publish,
     };
-    // (flag, where it came from, value): the environment first, so flags
-    // applied after it win. A variable of the other command is not ours.
+    // (flag, where it came from, value) from the command line.
     let mut settings: Vec<(&Flag, String, String)> = Vec::new();
-    for flag in FLAGS.iter().filter(|f| takes(f)) {
-        if let Some(value) = env(&variable(flag)) {
-            settings.push((flag, variable(flag), value));
-        }
-    }
     while let Some(arg) = args.next() {
         let Some(name) = arg.strip_prefix("--") else {
             return Err(usage(&arg, "unexpected argument"));
@@ -457,6 +453,15 @@ where
         settings.push((flag, source, value));
     }
 
+    // Then the variables of the flags not given (a flag beats its variable,
+    // even a bad one); a variable of the other command is not ours.
+    for flag in FLAGS.iter().filter(|f| takes(f)) {
+        if settings.iter().all(|(given, _, _)| given.name != flag.name) {
+            if let Some(value) = env(&variable(flag)) {
+                settings.push((flag, variable(flag), value));
+            }
+        }
+    }
     let mut config = Config::default();
     for (flag, source, value) in &settings {
         (flag.set)(&mut config, value).map_err(|problem| usage(source, &problem))?;
@@ -740,5 +745,15 @@ mod tests {
         );
         assert_eq!(c.addr, Config::default().addr);
         assert_eq!(c.redis.to_string(), "redis://127.0.0.1:6379");
+    }
+
+    #[test]
+    fn a_flag_beats_even_a_bad_variable_and_drain_takes_zero() {
+        let c = run(&["--interval", "1s"], &[("TICKSTREAM_INTERVAL", "bogus")]).unwrap();
+        assert_eq!(c.interval, Duration::from_secs(1));
+        for zero in ["0", "0s", "00ms"] {
+            assert_eq!(run(&["--drain", zero], &[]).unwrap().drain, Duration::ZERO);
+        }
+        assert!(run(&["--drain", "0x"], &[]).is_err());
     }
 }

@@ -93,6 +93,34 @@ impl Tick {
         }
     }
 
+    /// A tick of copies of the events of `runs` (the snapshot of a load).
+    fn gather(runs: &[EventRun]) -> Tick {
+        let (mut prices, mut article, mut events) = (Vec::new(), Vec::new(), Vec::new());
+        for run in runs {
+            let tick = &run.tick;
+            for i in run.events.clone() {
+                let starts = match i {
+                    0 => [0, 0],
+                    _ => tick.events[i - 1].ends,
+                };
+                let [end_p, end_a] = tick.events[i].ends;
+                prices.extend_from_slice(&tick.prices[starts[0]..end_p]);
+                article.extend_from_slice(&tick.article[starts[1]..end_a]);
+                events.push(Event {
+                    id: tick.events[i].id,
+                    symbol: tick.events[i].symbol.clone(),
+                    ends: [prices.len(), article.len()],
+                });
+            }
+        }
+        Tick {
+            prices: prices.into(),
+            article: article.into(),
+            events: events.into(),
+            published: Instant::now(),
+        }
+    }
+
     /// Every frame of the tick in `/prices` framing, in id order.
     pub fn bytes(&self) -> &[u8] {
         &self.prices
@@ -197,6 +225,15 @@ pub struct Selection {
 }
 
 impl Selection {
+    /// Every event, in `/prices` framing.
+    fn everything() -> Selection {
+        Selection {
+            filter: Filter::All,
+            floor: None,
+            dialect: Dialect::Prices,
+        }
+    }
+
     fn takes(&self, event: &Event) -> bool {
         self.floor.is_none_or(|floor| event.id > floor) && self.filter.matches(&event.symbol)
     }
@@ -350,6 +387,8 @@ struct Inbox {
 
 struct Subscriber {
     key: u64,
+    /// It came with a last event id.
+    resumed: bool,
     /// `None` for a conflated subscriber.
     queue: Option<Sender<Arc<Tick>>>,
     selection: Arc<Selection>,
@@ -433,13 +472,39 @@ impl Hub {
         let first = state.next_counter;
         state.next_counter += prices.len() as u64;
         let events: Vec<(EventId, &Price)> = (first..).map(EventId::counter).zip(prices).collect();
-        self.publish_locked(&mut state, &events)
+        self.publish_locked(&mut state, &events, true)
     }
 
     /// Publishes events named by the feed (stream entry ids) as one tick,
     /// skipping any at or below the newest id published (an entry read
     /// twice across a reconnect); returns the number published.
     pub fn publish_named(&self, events: &[(EventId, Price)]) -> usize {
+        self.take_named(events, true)
+    }
+
+    /// Like [`Hub::publish_named`], but into the history and snapshot only,
+    /// sent to no subscriber: a replica's first load of the stream. Finish
+    /// a load with [`Hub::send_snapshot`].
+    pub fn load_named(&self, events: &[(EventId, Price)]) -> usize {
+        self.take_named(events, false)
+    }
+
+    /// Ends a load: a client that subscribed before it gets what it would
+    /// have got after it: the snapshot (the newest event of each of its
+    /// symbols, as one tick), or, resuming, the loaded events after its id.
+    pub fn send_snapshot(&self) {
+        let mut state = self.lock();
+        let runs = newest_since(&state, None, &Selection::everything());
+        let snapshot = Arc::new(Tick::gather(&runs));
+        let history: Vec<Arc<Tick>> = state.history.iter().cloned().collect();
+        let queue_len = self.queue_len;
+        state.subscribers.retain(|s| match s.resumed {
+            false => runs.is_empty() || deliver(s, &snapshot, queue_len),
+            true => history.iter().all(|tick| deliver(s, tick, queue_len)),
+        });
+    }
+
+    fn take_named(&self, events: &[(EventId, Price)], fan_out: bool) -> usize {
         let mut state = self.lock();
         let mut newest = state.newest;
         let fresh: Vec<(EventId, &Price)> = events
@@ -453,10 +518,15 @@ impl Hub {
             })
             .map(|(id, price)| (*id, price))
             .collect();
-        self.publish_locked(&mut state, &fresh)
+        self.publish_locked(&mut state, &fresh, fan_out)
     }
 
-    fn publish_locked(&self, state: &mut State, events: &[(EventId, &Price)]) -> usize {
+    fn publish_locked(
+        &self,
+        state: &mut State,
+        events: &[(EventId, &Price)],
+        fan_out: bool,
+    ) -> usize {
         if events.is_empty() {
             return 0;
         }
@@ -480,29 +550,16 @@ impl Hub {
             };
             remember_latest(state, run);
         }
-        let queue_len = self.queue_len;
-        state.subscribers.retain(|s| {
-            if !tick.any_taken(&s.selection) {
-                return true;
-            }
-            let Some(queue) = &s.queue else {
-                if s.inbox.armed.swap(false, Ordering::Relaxed) {
-                    s.inbox.reader.unpark();
-                }
-                return true;
-            };
-            // Counted before the send, so the reader's decrement can never
-            // come first.
-            if s.inbox.queued.fetch_add(1, Ordering::Relaxed) >= queue_len {
-                s.inbox.dropped_slow.store(true, Ordering::Relaxed);
-                s.inbox.reader.unpark();
-                return false;
-            }
-            let sent = queue.send(Arc::clone(&tick)).is_ok();
-            s.inbox.reader.unpark();
-            sent
-        });
+        if fan_out {
+            self.fan_out(state, &tick);
+        }
         events.len()
+    }
+
+    /// Hands `tick` to every subscriber that takes any of it.
+    fn fan_out(&self, state: &mut State, tick: &Arc<Tick>) {
+        let queue_len = self.queue_len;
+        state.subscribers.retain(|s| deliver(s, tick, queue_len));
     }
 
     /// Subscribes a client on the calling thread. Without a last event id
@@ -523,7 +580,7 @@ impl Hub {
         let catch_up = match last {
             _ if wants.conflated => {
                 cursor = match (self.form, last, state.newest) {
-                    (IdForm::Counter, Some(last), Some(newest)) => Some(last.min(newest)),
+                    (IdForm::Counter, Some(last), newest) => newest.map(|n| last.min(n)),
                     _ => last,
                 };
                 let runs = newest_since(&state, cursor, &selection);
@@ -566,6 +623,7 @@ impl Hub {
         state.next_key += 1;
         state.subscribers.push(Subscriber {
             key,
+            resumed: last.is_some(),
             queue: (!wants.conflated).then_some(queue),
             selection: Arc::clone(&selection),
             inbox: Arc::clone(&inbox),
@@ -597,6 +655,31 @@ impl Hub {
             state.subscribers.swap_remove(i);
         }
     }
+}
+
+/// Hands `tick` to one subscriber if it takes any of it: queues it (or
+/// drops a subscriber whose queue of `queue_len` is full), or wakes a
+/// conflated one that asked. Returns false to forget the subscriber.
+fn deliver(s: &Subscriber, tick: &Arc<Tick>, queue_len: usize) -> bool {
+    if !tick.any_taken(&s.selection) {
+        return true;
+    }
+    let Some(queue) = &s.queue else {
+        if s.inbox.armed.swap(false, Ordering::Relaxed) {
+            s.inbox.reader.unpark();
+        }
+        return true;
+    };
+    // Counted before the send, so the reader's decrement can never come
+    // first.
+    if s.inbox.queued.fetch_add(1, Ordering::Relaxed) >= queue_len {
+        s.inbox.dropped_slow.store(true, Ordering::Relaxed);
+        s.inbox.reader.unpark();
+        return false;
+    }
+    let sent = queue.send(Arc::clone(tick)).is_ok();
+    s.inbox.reader.unpark();
+    sent
 }
 
 /// The newest event of each selected symbol with an id past `cursor`, in
@@ -1001,5 +1084,42 @@ mod tests {
         assert!(matches!(open.try_next(), Some(Next::Ended)));
         let late = subscribe(&hub, Filter::All, None);
         assert!(late.is_ended());
+    }
+
+    #[test]
+    fn a_load_reaches_early_subscribers_as_the_snapshot() {
+        let hub = Hub::new(IdForm::Stream, 0, 100, 8);
+        let early = hub.subscribe(wants(only(&["A"]), None, false, Dialect::Prices));
+        hub.load_named(&[
+            named(1, 0, "A", "1"),
+            named(1, 1, "B", "2"),
+            named(2, 0, "A", "3"),
+        ]);
+        assert!(early.try_next().is_none(), "a load is sent to no one");
+        hub.send_snapshot();
+        assert_eq!(drain(&early), stream_frame(2, 0, "A", "3"));
+        let resumed = hub.subscribe(wants(
+            Filter::All,
+            Some(EventId::stream(1, 0)),
+            false,
+            Dialect::Prices,
+        ));
+        assert_eq!(
+            drain(&resumed),
+            stream_frame(1, 1, "B", "2") + &stream_frame(2, 0, "A", "3")
+        );
+    }
+
+    #[test]
+    fn a_conflated_resume_before_any_event_starts_at_the_first() {
+        let hub = Hub::new(IdForm::Counter, 1, 100, 8);
+        let mut sub = hub.subscribe(wants(
+            Filter::All,
+            Some(EventId::counter(u64::MAX)),
+            true,
+            Dialect::Prices,
+        ));
+        hub.publish(&[price("A", "1")]);
+        assert_eq!(conflated_write(&mut sub), frame(1, "A", "1"));
     }
 }

@@ -6,8 +6,10 @@
 //! While Redis is unreachable it retries with the feed's back-off. The sim
 //! publisher keeps its schedule and drops the ticks it cannot write (one
 //! log line with their count when Redis is back); the stdin publisher stops
-//! reading its input until Redis is back, so no line is lost. It exits 0 at
-//! the end of stdin, after its last write, and on SIGTERM or SIGINT.
+//! reading its input until Redis is back, so no line is lost. (An `XADD`
+//! whose reply never came is written again, so such a line may be in the
+//! stream twice: at least once, not exactly once.) It exits 0 at the end of
+//! stdin, after its last write, and on SIGTERM or SIGINT.
 
 use std::io;
 use std::process::ExitCode;
@@ -80,11 +82,10 @@ pub fn run(config: &Config, signals: StopSignals) -> ExitCode {
             loop {
                 let now = Instant::now();
                 let ts = now_ms();
-                let prices: Vec<Price> = (0..sim::ticks_due(&mut next, now, config.interval))
-                    .flat_map(|_| walk.step(ts))
-                    .collect();
+                let due = sim::ticks_due(&mut next, now, config.interval);
+                let prices: Vec<Price> = (0..due).flat_map(|_| walk.step(ts)).collect();
                 if out.write_all(&prices).is_err() {
-                    dropped += 1;
+                    dropped += u64::from(due);
                 } else if dropped > 0 {
                     crate::log!(
                         "tickstream publish: {dropped} ticks dropped while Redis was unreachable"
@@ -121,7 +122,15 @@ impl Publisher<'_> {
             return Err(());
         }
         match self.xadd(price) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                // Only a write that worked clears the back-off and the complaint.
+                self.backoff.reset();
+                if !self.last_complaint.is_empty() {
+                    crate::log!("tickstream publish: writing to {} again", self.config.redis);
+                    self.last_complaint.clear();
+                }
+                Ok(())
+            }
             Err(e) => {
                 self.connection = None;
                 let complaint = e.to_string();
@@ -141,15 +150,9 @@ impl Publisher<'_> {
     fn xadd(&mut self, price: &Price) -> Result<(), RedisError> {
         let connection = match &mut self.connection {
             Some(connection) => connection,
-            None => {
-                let connection = Connection::open(&self.config.redis, REDIS_TIMEOUT)?;
-                if !self.last_complaint.is_empty() {
-                    crate::log!("tickstream publish: connected to {}", self.config.redis);
-                    self.last_complaint.clear();
-                }
-                self.backoff.reset();
-                self.connection.insert(connection)
-            }
+            None => self
+                .connection
+                .insert(Connection::open(&self.config.redis, REDIS_TIMEOUT)?),
         };
         let ts = price.ts_ms.to_string();
         let fields = [

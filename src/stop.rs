@@ -25,11 +25,15 @@ pub fn spawn(signals: StopSignals, listener: TcpListener, shared: Arc<Shared>) -
         .name("tickstream-stop".into())
         .spawn(move || {
             signals.wait();
-            thread::spawn(move || {
+            let second = thread::Builder::new().name("tickstream-stop2".into());
+            let spawned = second.spawn(move || {
                 signals.wait();
                 crate::log::write_now("tickstream: second signal: exiting now");
                 process::exit(1);
             });
+            if spawned.is_err() {
+                crate::log!("tickstream: a second signal will not end the drain early");
+            }
             stop(&listener, &shared);
         })
         .map(drop)

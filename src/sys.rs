@@ -74,6 +74,8 @@ mod linux {
     const SIG_DFL: usize = 0;
     const SIG_IGN: usize = 1;
     const SIG_BLOCK: c_int = 0;
+    /// Set in the environment of the re-executed program.
+    const REEXEC_MARK: &str = "TICKSTREAM_REEXECUTED";
     const SHUT_RD: c_int = 0;
 
     /// `sigset_t`: 1,024 bits in glibc and musl.
@@ -128,11 +130,14 @@ mod linux {
         // std installs its handler (and with it the signal stacks) for each of
         // the two that is at its default, so both must have been ignored.
         let dropped = segv == SIG_IGN && bus == SIG_IGN;
-        if !dropped {
+        // At most once: a tool that installs its own SIGSEGV handler before
+        // `main` (a sanitizer, valgrind) must not make this loop.
+        if !dropped && std::env::var_os(REEXEC_MARK).is_none() {
             if let Ok(program) = std::env::current_exe() {
                 // Only returns if the exec failed.
                 let _ = Command::new(program)
                     .args(std::env::args_os().skip(1))
+                    .env(REEXEC_MARK, "1")
                     .exec();
             }
         }

@@ -21,6 +21,7 @@ use crate::feed::now_ms;
 use crate::hub::{Hub, Price};
 use crate::metrics::Metrics;
 use crate::redis::{Connection, Entry, RedisError, RedisUrl};
+use crate::resp::RespError;
 use crate::sse::EventId;
 
 /// Wait for connecting, and for each reply but `XREAD`'s block.
@@ -75,6 +76,10 @@ struct Reader<'a> {
     metrics: &'a Metrics,
     /// The id of the last entry read; `None` before the first load.
     last: Option<EventId>,
+    /// Entries asked for per read: halved each time a reply is too large.
+    page: usize,
+    /// The last trouble logged; cleared once a read works again.
+    complaint: Option<String>,
     connected_before: bool,
 }
 
@@ -87,21 +92,25 @@ pub fn run(url: &RedisUrl, key: &str, history: usize, hub: &Hub, metrics: &Metri
         hub,
         metrics,
         last: None,
+        page: PAGE_ENTRIES,
+        complaint: Some(String::new()),
         connected_before: false,
     };
     let mut backoff = Backoff::new();
-    let mut last_complaint = String::new();
     loop {
         let Err(e) = reader.session(&mut backoff);
         metrics.set_feed_up(false);
+        if let RedisError::Protocol(RespError::TooLarge) = e {
+            reader.page = (reader.page / 2).max(1);
+        }
         // One line per kind of trouble, not one per retry.
         let complaint = match &e {
             e if e.is_wrong_type() => format!("key {key:?} is not a stream"),
             e => e.to_string(),
         };
-        if complaint != last_complaint {
+        if reader.complaint.as_ref() != Some(&complaint) {
             crate::log!("tickstream: redis feed {url}: {complaint}; retrying");
-            last_complaint = complaint;
+            reader.complaint = Some(complaint);
         }
         thread::sleep(backoff.next_wait());
     }
@@ -119,54 +128,62 @@ impl Reader<'_> {
             self.metrics.feed_reconnected();
         }
         self.connected_before = true;
+        let page = self.page;
         match self.last {
             None => {
-                // The newest entry's id, then the history, newest pages first.
+                // The newest entry's id, then the history, newest pages
+                // first, into the hub without sending it to anyone: clients
+                // that came before the load get the snapshot after it.
                 let newest = conn.xrevrange_before(self.key, None, 1)?;
                 let newest = newest.first().map(|e| e.id);
                 let mut pages = Vec::new();
-                let (mut before, mut wanted) = (newest.map(next_id), self.history);
+                let (mut before, mut wanted) = (newest.and_then(next_id), self.history);
                 while let (Some(end), true) = (before, wanted > 0) {
-                    let page =
-                        conn.xrevrange_before(self.key, Some(end), wanted.min(PAGE_ENTRIES))?;
-                    wanted -= page.len();
-                    before = page.first().map(|e| e.id);
-                    let last_page = page.len() < PAGE_ENTRIES;
-                    pages.push(page);
+                    let entries = conn.xrevrange_before(self.key, Some(end), wanted.min(page))?;
+                    wanted = wanted.saturating_sub(entries.len());
+                    before = entries.first().map(|e| e.id);
+                    let last_page = entries.len() < page;
+                    pages.push(entries);
                     if last_page {
                         break;
                     }
                 }
-                for page in pages.iter().rev() {
-                    self.take(page);
+                for entries in pages.iter().rev() {
+                    self.take(entries, false);
                 }
+                self.hub.send_snapshot();
                 self.last = newest;
             }
-            Some(last) => loop {
-                let page = conn.xrange_after(self.key, last, PAGE_ENTRIES)?;
-                self.take(&page);
-                if page.len() < PAGE_ENTRIES {
+            Some(_) => loop {
+                let after = self.last.unwrap_or(EventId::stream(0, 0));
+                let entries = conn.xrange_after(self.key, after, page)?;
+                self.take(&entries, true);
+                if entries.len() < page {
                     break;
                 }
             },
         }
-        crate::log!(
-            "tickstream: redis feed connected to {}, stream {:?}",
-            self.url,
-            self.key
-        );
         self.metrics.set_feed_up(true);
-        backoff.reset();
         loop {
             let after = self.last.unwrap_or(EventId::stream(0, 0));
-            let entries = conn.xread_after(self.key, after, XREAD_BLOCK, PAGE_ENTRIES)?;
-            self.take(&entries);
+            let entries = conn.xread_after(self.key, after, XREAD_BLOCK, page)?;
+            // Only a read that worked clears the back-off and the complaint.
+            backoff.reset();
+            if self.complaint.take().is_some() {
+                crate::log!(
+                    "tickstream: redis feed reading stream {:?} at {}",
+                    self.key,
+                    self.url
+                );
+            }
+            self.take(&entries, true);
         }
     }
 
-    /// Publishes the valid entries as one tick; skips, warns about and
-    /// counts the others; moves `last` past all of them.
-    fn take(&mut self, entries: &[Entry]) {
+    /// Publishes the valid entries as one tick (or, `live` false, loads
+    /// them into the hub's history only); skips, warns about and counts the
+    /// others; moves `last` past all of them.
+    fn take(&mut self, entries: &[Entry], live: bool) {
         let mut events = Vec::with_capacity(entries.len());
         for entry in entries {
             self.last = Some(entry.id);
@@ -178,16 +195,20 @@ impl Reader<'_> {
                 }
             }
         }
-        self.metrics.published(self.hub.publish_named(&events));
+        let published = match live {
+            true => self.hub.publish_named(&events),
+            false => self.hub.load_named(&events),
+        };
+        self.metrics.published(published);
     }
 }
 
 /// The stream id just after `id`, so an exclusive bound before it
-/// includes `id`.
-fn next_id(id: EventId) -> EventId {
+/// includes `id`; `None` past the largest id.
+fn next_id(id: EventId) -> Option<EventId> {
     match id.minor.unwrap_or(0).checked_add(1) {
-        Some(seq) => EventId::stream(id.major, seq),
-        None => EventId::stream(id.major.saturating_add(1), 0),
+        Some(seq) => Some(EventId::stream(id.major, seq)),
+        None => Some(EventId::stream(id.major.checked_add(1)?, 0)),
     }
 }
 

@@ -34,7 +34,8 @@ pub fn serve(
     shared: &Shared,
 ) {
     let Some(_place) = shared.clients.try_enter() else {
-        return respond(&stream, too_many_clients(&shared.config), false, shared);
+        let busy = too_many_clients(&shared.config);
+        return respond(&stream, busy, params.head_only, shared);
     };
     let _ = stream.set_write_timeout(Some(shared.config.write_timeout.min(WRITE_SLICE)));
     if params.head_only {
@@ -174,7 +175,8 @@ impl EventWriter<'_> {
 
     /// At most one write of events per `period`: the newest event of each
     /// symbol that changed since the last one. The thread sleeps through
-    /// the period; the hub wakes it early only when it found nothing new.
+    /// the period (waking only for heartbeats, which do not count); the hub
+    /// wakes it early only when it found nothing new and asked.
     fn conflated(
         &mut self,
         sub: &mut Subscription,
@@ -184,28 +186,26 @@ impl EventWriter<'_> {
         let mut last_events = Instant::now();
         let mut last_write = last_events;
         loop {
-            // The whole period, whatever wakes the thread meanwhile.
-            let next_write = last_events + period;
-            while Instant::now() < next_write {
-                pause_until(sub, next_write)?;
-            }
-            loop {
+            let now = Instant::now();
+            let (next_events, next_heartbeat) = (last_events + period, last_write + heartbeat);
+            if now >= next_events {
                 let runs = sub.newest_since();
                 if !runs.is_empty() {
                     self.write_runs(sub, Vec::new(), runs)?;
-                    last_events = Instant::now();
-                    last_write = last_events;
-                    break;
-                }
-                let left = heartbeat.saturating_sub(last_write.elapsed());
-                if left.is_zero() {
-                    self.write(sub, sse::HEARTBEAT, 0)?;
-                    last_write = Instant::now();
-                } else {
-                    // Woken by the hub at the next event, or for a heartbeat.
-                    pause_until(sub, Instant::now() + left)?;
+                    (last_events, last_write) = (Instant::now(), Instant::now());
+                    continue;
                 }
             }
+            if now >= next_heartbeat {
+                self.write(sub, sse::HEARTBEAT, 0)?;
+                last_write = Instant::now();
+                continue;
+            }
+            let wake = match now < next_events {
+                true => next_events.min(next_heartbeat),
+                false => next_heartbeat,
+            };
+            pause_until(sub, wake)?;
         }
     }
 
@@ -249,9 +249,9 @@ impl EventWriter<'_> {
     }
 }
 
-/// Sleeps until `deadline`, or until the hub wakes this thread (it has
-/// news for a conflated stream that was waiting for it); ends the stream if
-/// the server is stopping.
+/// Sleeps until `deadline`, or until the thread is unparked (the hub has
+/// news for a conflated stream that asked, or the server is stopping); ends
+/// the stream if the server is stopping.
 fn pause_until(sub: &Subscription, deadline: Instant) -> Result<(), DisconnectReason> {
     let left = deadline.saturating_duration_since(Instant::now());
     if !left.is_zero() {

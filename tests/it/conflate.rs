@@ -120,6 +120,25 @@ fn a_throttled_client_that_stops_reading_is_not_dropped_as_slow() {
 }
 
 #[test]
+fn a_throttled_stream_still_gets_heartbeats_within_its_period() {
+    let server = Server::start(&["--interval", "50ms", "--heartbeat", "200ms"]);
+    let mut client = Sse::connect(server.addr, "/prices?throttle=2s&symbols=BTC", "");
+    assert!(matches!(
+        client.next_frame(IO_TIMEOUT),
+        Some(Frame::Retry(_))
+    ));
+    assert!(matches!(
+        client.next_frame(IO_TIMEOUT),
+        Some(Frame::Event(_))
+    ));
+    // Before the next write of events, 2 s on: heartbeats after silence.
+    for _ in 0..3 {
+        let frame = client.next_frame(IO_TIMEOUT);
+        assert!(matches!(frame, Some(Frame::Comment(_))), "{frame:?}");
+    }
+}
+
+#[test]
 fn a_bad_throttle_is_a_400() {
     let server = Server::start(&[]);
     for bad in ["50ms", "2h", "fast", ""] {

@@ -150,6 +150,41 @@ fn no_id_at_or_below_a_newer_last_event_id() {
 }
 
 #[test]
+fn after_a_lost_connection_every_entry_still_in_the_stream_arrives() {
+    if !redis_available() {
+        return;
+    }
+    let redis = Redis::start();
+    let server = replica(&redis, &[]);
+    let mut client = Sse::connect(server.addr, "/prices", "");
+    let first = redis.add("*", "BTC", "0.5");
+    assert_eq!(client.next_event(IO_TIMEOUT).unwrap().id_text, first);
+    // In one transaction: cut the replica's connection, then add more
+    // entries than one page holds, so it must catch up in pages.
+    let add = "for i=1,2500 do redis.call('XADD', KEYS[1], '*', 'symbol', 'BTC', 'price', tostring(i)) end return 1";
+    let script = format!(
+        "MULTI\nCLIENT KILL TYPE normal SKIPME yes\nEVAL \"{add}\" 1 tickstream:prices\nEXEC\n"
+    );
+    let mut cli = Command::new("redis-cli")
+        .args(["-p", &redis.port.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-cli");
+    std::io::Write::write_all(cli.stdin.as_mut().unwrap(), script.as_bytes()).unwrap();
+    drop(cli.stdin.take());
+    assert!(cli.wait().unwrap().success());
+    let prices: Vec<String> = client
+        .events(2500, Duration::from_secs(20))
+        .into_iter()
+        .map(|e| e.price)
+        .collect();
+    let expected: Vec<String> = (1..=2500).map(|n| n.to_string()).collect();
+    assert_eq!(prices, expected);
+    assert_eq!(server.metric("tickstream_feed_reconnects_total"), 1);
+}
+
+#[test]
 fn bad_entries_are_skipped_and_counted_exactly() {
     if !redis_available() {
         return;
