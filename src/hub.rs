@@ -947,6 +947,10 @@ mod tests {
         }
     }
 
+    fn resume(hub: &Arc<Hub>, id: EventId) -> Subscription {
+        hub.subscribe(wants(Filter::All, Some(id), false, Dialect::Prices))
+    }
+
     fn named(ms: u64, seq: u64, symbol: &str, p: &str) -> (EventId, Price) {
         (EventId::stream(ms, seq), price(symbol, p))
     }
@@ -967,24 +971,14 @@ mod tests {
             hub.publish_named(&[named(10, 1, "B", "2"), named(11, 0, "A", "3")]),
             1
         );
-        let resumed = hub.subscribe(wants(
-            Filter::All,
-            Some(EventId::stream(10, 0)),
-            false,
-            Dialect::Prices,
-        ));
+        let resumed = resume(&hub, EventId::stream(10, 0));
         assert_eq!(
             drain(&resumed),
             stream_frame(10, 1, "B", "2") + &stream_frame(11, 0, "A", "3")
         );
         // A client that failed over from a replica a few events ahead:
         // nothing at or below its id, in catch-up or live.
-        let ahead = hub.subscribe(wants(
-            Filter::All,
-            Some(EventId::stream(12, 0)),
-            false,
-            Dialect::Prices,
-        ));
+        let ahead = resume(&hub, EventId::stream(12, 0));
         hub.publish_named(&[named(12, 0, "A", "4"), named(12, 1, "B", "5")]);
         hub.publish_named(&[named(13, 0, "A", "6")]);
         assert_eq!(
@@ -1098,12 +1092,7 @@ mod tests {
         assert!(early.try_next().is_none(), "a load is sent to no one");
         hub.send_snapshot();
         assert_eq!(drain(&early), stream_frame(2, 0, "A", "3"));
-        let resumed = hub.subscribe(wants(
-            Filter::All,
-            Some(EventId::stream(1, 0)),
-            false,
-            Dialect::Prices,
-        ));
+        let resumed = resume(&hub, EventId::stream(1, 0));
         assert_eq!(
             drain(&resumed),
             stream_frame(1, 1, "B", "2") + &stream_frame(2, 0, "A", "3")

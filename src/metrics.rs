@@ -163,68 +163,39 @@ impl Metrics {
                 .map(|(v, n)| (format!("{{{label}=\"{v}\"}}"), get(n).to_string()))
                 .collect::<Vec<_>>()
         };
-        family(
-            "tickstream_clients_connected",
-            "gauge",
-            "Open stream connections.",
-            &one(&self.clients_connected),
-        );
-        family(
-            "tickstream_connections_total",
-            "counter",
-            "Stream connections accepted.",
-            &one(&self.connections_total),
-        );
-        let statuses = Status::ERRORS.iter().map(|s| s.code().to_string());
-        family(
-            "tickstream_requests_rejected_total",
-            "counter",
-            "Error answers (4xx and 5xx), by status.",
-            &labelled("status", &mut statuses.zip(&self.rejected)),
-        );
-        let reasons = DisconnectReason::ALL.iter().map(|r| r.as_str().to_string());
-        family(
-            "tickstream_disconnects_total",
-            "counter",
-            "Stream connections ended, by reason.",
-            &labelled("reason", &mut reasons.zip(&self.disconnects)),
-        );
-        for (name, help, value) in [
-            (
-                "tickstream_events_published_total",
-                "Events from the feed.",
-                &self.events_published,
-            ),
-            (
-                "tickstream_events_sent_total",
-                "Events written to clients.",
-                &self.events_sent,
-            ),
-            (
-                "tickstream_bytes_sent_total",
-                "Bytes of event streams written to clients.",
-                &self.bytes_sent,
-            ),
-            (
-                "tickstream_feed_lines_rejected_total",
-                "Stdin feed lines or stream entries skipped as invalid.",
-                &self.feed_lines_rejected,
-            ),
-        ] {
-            family(name, "counter", help, &one(value));
+        // The single-sample families, in exposition order.
+        #[rustfmt::skip]
+        let singles: [(&str, &str, &str, &AtomicU64); 9] = [
+            ("tickstream_clients_connected", "gauge", "Open stream connections.", &self.clients_connected),
+            ("tickstream_connections_total", "counter", "Stream connections accepted.", &self.connections_total),
+            ("tickstream_events_published_total", "counter", "Events from the feed.", &self.events_published),
+            ("tickstream_events_sent_total", "counter", "Events written to clients.", &self.events_sent),
+            ("tickstream_bytes_sent_total", "counter", "Bytes of event streams written to clients.", &self.bytes_sent),
+            ("tickstream_feed_lines_rejected_total", "counter", "Stdin feed lines or stream entries skipped as invalid.", &self.feed_lines_rejected),
+            ("tickstream_feed_up", "gauge", "1 while the feed produces or is connected, else 0.", &self.feed_up),
+            ("tickstream_feed_reconnects_total", "counter", "Connects of the redis feed after its first successful one.", &self.feed_reconnects),
+            ("process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch in seconds.", &self.start_time_seconds),
+        ];
+        for (name, kind, help, value) in singles {
+            family(name, kind, help, &one(value));
         }
-        family(
-            "tickstream_feed_up",
-            "gauge",
-            "1 while the feed produces or is connected, else 0.",
-            &one(&self.feed_up),
-        );
-        family(
-            "tickstream_feed_reconnects_total",
-            "counter",
-            "Connects of the redis feed after its first successful one.",
-            &one(&self.feed_reconnects),
-        );
+        let statuses = Status::ERRORS.iter().map(|s| s.code().to_string());
+        let reasons = DisconnectReason::ALL.iter().map(|r| r.as_str().to_string());
+        let by_label = [
+            (
+                "tickstream_requests_rejected_total",
+                "Error answers (4xx and 5xx), by status.",
+                labelled("status", &mut statuses.zip(&self.rejected)),
+            ),
+            (
+                "tickstream_disconnects_total",
+                "Stream connections ended, by reason.",
+                labelled("reason", &mut reasons.zip(&self.disconnects)),
+            ),
+        ];
+        for (name, help, samples) in by_label {
+            family(name, "counter", help, &samples);
+        }
         let bounds = LAG_BUCKETS
             .iter()
             .map(|b| b.to_string())
@@ -244,12 +215,6 @@ impl Metrics {
             "histogram",
             "Time from the publish of the oldest event in a write of live events to the write's end.",
             &lag,
-        );
-        family(
-            "process_start_time_seconds",
-            "gauge",
-            "Start time of the process since the Unix epoch in seconds.",
-            &one(&self.start_time_seconds),
         );
         out
     }
@@ -284,22 +249,6 @@ tickstream_clients_connected 1
 # HELP tickstream_connections_total Stream connections accepted.
 # TYPE tickstream_connections_total counter
 tickstream_connections_total 2
-# HELP tickstream_requests_rejected_total Error answers (4xx and 5xx), by status.
-# TYPE tickstream_requests_rejected_total counter
-tickstream_requests_rejected_total{status=\"400\"} 0
-tickstream_requests_rejected_total{status=\"404\"} 2
-tickstream_requests_rejected_total{status=\"405\"} 0
-tickstream_requests_rejected_total{status=\"408\"} 0
-tickstream_requests_rejected_total{status=\"414\"} 0
-tickstream_requests_rejected_total{status=\"431\"} 0
-tickstream_requests_rejected_total{status=\"503\"} 0
-tickstream_requests_rejected_total{status=\"505\"} 0
-# HELP tickstream_disconnects_total Stream connections ended, by reason.
-# TYPE tickstream_disconnects_total counter
-tickstream_disconnects_total{reason=\"closed\"} 0
-tickstream_disconnects_total{reason=\"slow\"} 1
-tickstream_disconnects_total{reason=\"write_timeout\"} 0
-tickstream_disconnects_total{reason=\"drain\"} 0
 # HELP tickstream_events_published_total Events from the feed.
 # TYPE tickstream_events_published_total counter
 tickstream_events_published_total 5
@@ -318,6 +267,25 @@ tickstream_feed_up 1
 # HELP tickstream_feed_reconnects_total Connects of the redis feed after its first successful one.
 # TYPE tickstream_feed_reconnects_total counter
 tickstream_feed_reconnects_total 0
+# HELP process_start_time_seconds Start time of the process since the Unix epoch in seconds.
+# TYPE process_start_time_seconds gauge
+process_start_time_seconds 1764028800
+# HELP tickstream_requests_rejected_total Error answers (4xx and 5xx), by status.
+# TYPE tickstream_requests_rejected_total counter
+tickstream_requests_rejected_total{status=\"400\"} 0
+tickstream_requests_rejected_total{status=\"404\"} 2
+tickstream_requests_rejected_total{status=\"405\"} 0
+tickstream_requests_rejected_total{status=\"408\"} 0
+tickstream_requests_rejected_total{status=\"414\"} 0
+tickstream_requests_rejected_total{status=\"431\"} 0
+tickstream_requests_rejected_total{status=\"503\"} 0
+tickstream_requests_rejected_total{status=\"505\"} 0
+# HELP tickstream_disconnects_total Stream connections ended, by reason.
+# TYPE tickstream_disconnects_total counter
+tickstream_disconnects_total{reason=\"closed\"} 0
+tickstream_disconnects_total{reason=\"slow\"} 1
+tickstream_disconnects_total{reason=\"write_timeout\"} 0
+tickstream_disconnects_total{reason=\"drain\"} 0
 # HELP tickstream_delivery_lag_seconds Time from the publish of the oldest event in a write of live events to the write's end.
 # TYPE tickstream_delivery_lag_seconds histogram
 tickstream_delivery_lag_seconds_bucket{le=\"0.0005\"} 0
@@ -337,9 +305,6 @@ tickstream_delivery_lag_seconds_bucket{le=\"10\"} 2
 tickstream_delivery_lag_seconds_bucket{le=\"+Inf\"} 2
 tickstream_delivery_lag_seconds_sum 0.0207
 tickstream_delivery_lag_seconds_count 2
-# HELP process_start_time_seconds Start time of the process since the Unix epoch in seconds.
-# TYPE process_start_time_seconds gauge
-process_start_time_seconds 1764028800
 "
         );
     }

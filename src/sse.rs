@@ -184,15 +184,12 @@ mod tests {
     #[test]
     fn last_event_ids() {
         use IdForm::{Counter, Stream};
+        let (c, st) = (EventId::counter, EventId::stream);
         let cases: &[(&str, IdForm, Option<EventId>)] = &[
-            ("42", Counter, Some(EventId::counter(42))),
-            ("0", Counter, Some(EventId::counter(0))),
-            ("007", Counter, Some(EventId::counter(7))),
-            (
-                "99999999999999999999999",
-                Counter,
-                Some(EventId::counter(u64::MAX)),
-            ),
+            ("42", Counter, Some(c(42))),
+            ("0", Counter, Some(c(0))),
+            ("007", Counter, Some(c(7))),
+            ("99999999999999999999999", Counter, Some(c(u64::MAX))),
             ("", Counter, None),
             ("-1", Counter, None),
             ("+1", Counter, None),
@@ -200,16 +197,8 @@ mod tests {
             ("abc", Counter, None),
             (" 1", Counter, None),
             ("1-0", Counter, None),
-            (
-                "1764028800123-0",
-                Stream,
-                Some(EventId::stream(1764028800123, 0)),
-            ),
-            (
-                "5-18446744073709551615",
-                Stream,
-                Some(EventId::stream(5, u64::MAX)),
-            ),
+            ("1764028800123-0", Stream, Some(st(1764028800123, 0))),
+            ("5-18446744073709551615", Stream, Some(st(5, u64::MAX))),
             ("5-18446744073709551616", Stream, None),
             ("42", Stream, None),
             ("1-", Stream, None),
@@ -221,8 +210,8 @@ mod tests {
         for (text, form, id) in cases {
             assert_eq!(EventId::parse(text, *form), *id, "{text:?} {form:?}");
         }
-        assert!(EventId::stream(5, 10) > EventId::stream(5, 9));
-        assert!(EventId::stream(6, 0) > EventId::stream(5, 99));
-        assert_eq!(EventId::stream(6, 1).to_string(), "6-1");
+        assert!(st(5, 10) > st(5, 9));
+        assert!(st(6, 0) > st(5, 99));
+        assert_eq!(st(6, 1).to_string(), "6-1");
     }
 }

@@ -88,12 +88,7 @@ fn stdin_lines_become_exactly_the_valid_events() {
 fn metrics_agree_with_what_clients_saw() {
     let mut server = Server::start_stdin(&["--heartbeat", "10s"]);
     let before = server.metric("tickstream_events_sent_total");
-    let mut clients: Vec<Sse> = (0..4)
-        .map(|_| Sse::connect(server.addr, "/prices", ""))
-        .collect();
-    assert!(wait_until(IO_TIMEOUT, || server
-        .metric("tickstream_clients_connected")
-        == 4));
+    let mut clients = connect_clients(&server, 4);
     let lines: String = (1..=25).map(|i| format!("SYM{} {i}.5\n", i % 3)).collect();
     server.feed(&lines);
     for client in &mut clients {

@@ -9,6 +9,29 @@ use std::time::{Duration, Instant};
 use crate::redis_server::*;
 use crate::support::*;
 
+/// The ids of the client's next `n` events.
+fn next_ids(client: &mut Sse, n: usize) -> Vec<String> {
+    let events = client.events(n, IO_TIMEOUT);
+    events.into_iter().map(|e| e.id_text).collect()
+}
+
+/// True while `/healthz` answers 200.
+fn healthy(server: &Server) -> bool {
+    get(server.addr, "/healthz").status == 200
+}
+
+/// Redis, a replica on it and a client of the replica; `None` (skipped)
+/// without Redis.
+fn replica_and_client() -> Option<(Redis, Server, Sse)> {
+    if !redis_available() {
+        return None;
+    }
+    let redis = Redis::start();
+    let server = replica(&redis, &[]);
+    let client = Sse::connect(server.addr, "/prices", "");
+    Some((redis, server, client))
+}
+
 /// The raw bytes of a stream after its head, up to `events` events.
 fn raw_events(addr: std::net::SocketAddr, last_id: &str, events: usize) -> String {
     let mut stream = stream_request(addr, &format!("Last-Event-ID: {last_id}\r\n"));
@@ -133,30 +156,19 @@ fn no_id_at_or_below_a_newer_last_event_id() {
     );
     assert_eq!(throttled.next_event(IO_TIMEOUT).unwrap().id_text, "1000-21");
     let mut fresh = Sse::connect(server.addr, "/prices", "Last-Event-ID: 1000-14\r\n");
-    let ids: Vec<String> = fresh
-        .events(3, IO_TIMEOUT)
-        .into_iter()
-        .map(|e| e.id_text)
-        .collect();
+    let ids = next_ids(&mut fresh, 3);
     assert_eq!(ids, ["1000-15", "1000-20", "1000-21"]);
     // Not MS-SEQ: ignored, as if absent (the snapshot).
     let mut other = Sse::connect(server.addr, "/prices", "Last-Event-ID: 1000\r\n");
-    let snapshot: Vec<String> = other
-        .events(2, IO_TIMEOUT)
-        .into_iter()
-        .map(|e| e.id_text)
-        .collect();
+    let snapshot = next_ids(&mut other, 2);
     assert_eq!(snapshot, ["1000-20", "1000-21"]);
 }
 
 #[test]
 fn after_a_lost_connection_every_entry_still_in_the_stream_arrives() {
-    if !redis_available() {
+    let Some((redis, server, mut client)) = replica_and_client() else {
         return;
-    }
-    let redis = Redis::start();
-    let server = replica(&redis, &[]);
-    let mut client = Sse::connect(server.addr, "/prices", "");
+    };
     let first = redis.add("*", "BTC", "0.5");
     assert_eq!(client.next_event(IO_TIMEOUT).unwrap().id_text, first);
     // In one transaction: cut the replica's connection, then add more
@@ -186,12 +198,9 @@ fn after_a_lost_connection_every_entry_still_in_the_stream_arrives() {
 
 #[test]
 fn bad_entries_are_skipped_and_counted_exactly() {
-    if !redis_available() {
+    let Some((redis, server, mut client)) = replica_and_client() else {
         return;
-    }
-    let redis = Redis::start();
-    let server = replica(&redis, &[]);
-    let mut client = Sse::connect(server.addr, "/prices", "");
+    };
     let bad: &[&[&str]] = &[
         &["symbol", "BTC"],
         &["price", "1"],
@@ -271,12 +280,7 @@ fn a_redis_restart_keeps_clients_connected_and_loses_no_entry() {
         Some(Frame::Comment(_) | Frame::Event(_))
     ));
     redis.restart();
-    assert!(wait_until(Duration::from_secs(10), || get(
-        server.addr,
-        "/healthz"
-    )
-    .status
-        == 200));
+    assert!(wait_until(Duration::from_secs(10), || healthy(&server)));
     let mut seen = before;
     seen.extend(client.events(20, Duration::from_secs(10)));
     assert_eq!(server.metric("tickstream_feed_reconnects_total"), 1);
@@ -307,12 +311,7 @@ fn a_replica_started_while_redis_is_down_streams_once_it_is_up() {
     assert_eq!(server.metric("tickstream_feed_up"), 0);
     let mut client = Sse::connect(server.addr, "/prices", "");
     redis.restart();
-    assert!(wait_until(Duration::from_secs(10), || get(
-        server.addr,
-        "/healthz"
-    )
-    .status
-        == 200));
+    assert!(wait_until(Duration::from_secs(10), || healthy(&server)));
     let id = redis.add("*", "BTC", "1");
     assert_eq!(client.next_event(IO_TIMEOUT).unwrap().id_text, id);
     assert_eq!(server.metric("tickstream_feed_up"), 1);
@@ -372,12 +371,7 @@ fn a_stdin_publisher_loses_no_line_across_a_redis_restart() {
 #[test]
 fn sigterm_drains_every_stream_within_the_drain_time_and_exits_0() {
     let mut server = Server::start(&["--interval", "50ms", "--drain", "1s"]);
-    let mut clients: Vec<Sse> = (0..6)
-        .map(|_| Sse::connect(server.addr, "/prices", ""))
-        .collect();
-    assert!(wait_until(IO_TIMEOUT, || server
-        .metric("tickstream_clients_connected")
-        == 6));
+    let mut clients = connect_clients(&server, 6);
     let signalled = Instant::now();
     server.signal("TERM");
     let status = server

@@ -685,6 +685,16 @@ pub fn parse_frame(frame: &str) -> Frame {
     })
 }
 
+/// `n` clients of `/prices`, once the server counts them all connected.
+pub fn connect_clients(server: &Server, n: u64) -> Vec<Sse> {
+    let clients: Vec<Sse> = (0..n)
+        .map(|_| Sse::connect(server.addr, "/prices", ""))
+        .collect();
+    let connected = || server.metric("tickstream_clients_connected") == n;
+    assert!(wait_until(IO_TIMEOUT, connected), "{n} clients connected");
+    clients
+}
+
 /// Asserts `events` start right after id `last` and miss none: nothing
 /// missed, nothing twice.
 pub fn assert_resumed_after(last: u64, events: &[Event]) {
