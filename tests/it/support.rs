@@ -489,6 +489,9 @@ pub struct Sse {
     buf: Vec<u8>,
     /// Undecoded bytes of a chunked body (a proxy may re-frame the stream).
     chunked: Option<Vec<u8>>,
+    /// The chunked body's last chunk came: the stream ended though the
+    /// connection may stay open (a proxy keeps it alive).
+    ended: bool,
 }
 
 impl Sse {
@@ -542,6 +545,7 @@ impl Sse {
             head,
             buf,
             chunked,
+            ended: false,
         };
         sse.dechunk();
         Ok(sse)
@@ -557,7 +561,7 @@ impl Sse {
                 return Some(parse_frame(&String::from_utf8(frame).expect("UTF-8 frame")));
             }
             let left = end.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            if left.is_zero() || self.ended {
                 return None;
             }
             self.stream.set_read_timeout(Some(left)).unwrap();
@@ -586,6 +590,12 @@ impl Sse {
             let size_text = String::from_utf8_lossy(&raw[..line_end]);
             let size_text = size_text.split(';').next().unwrap().trim();
             let size = usize::from_str_radix(size_text, 16).expect("chunk size");
+            if size == 0 {
+                // The last chunk (RFC 9112 §7.1): the body is complete.
+                self.ended = true;
+                raw.clear();
+                return;
+            }
             if raw.len() < line_end + 2 + size + 2 {
                 return;
             }
