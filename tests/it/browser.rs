@@ -1,24 +1,39 @@
-//! The live page in headless Chromium: runs `tests/browser/page.test.mjs`
+//! Pages in headless Chromium: runs the scripts of `tests/browser/`
 //! (playwright-core driving Debian's Chromium) against this build's binary.
-//! The script itself reports a missing Chromium or `node_modules` as
+//! Each script itself reports a missing Chromium or `node_modules` as
 //! SKIPPED, or fails under `CI=true`.
 
 use std::process::Command;
 
 use crate::nginx::skip_or_fail;
 
-#[test]
-fn live_page_in_headless_chromium() {
+/// Runs `tests/browser/<script>` with node, with `TICKSTREAM_BIN` and these
+/// variables set; panics if it fails.
+pub fn run_browser_script(script: &str, env: &[(&str, String)]) {
     let root = env!("CARGO_MANIFEST_DIR");
     let status = Command::new("node")
-        .arg(format!("{root}/tests/browser/page.test.mjs"))
+        .arg(format!("{root}/tests/browser/{script}"))
         .env("TICKSTREAM_BIN", env!("CARGO_BIN_EXE_tickstream"))
+        .envs(env.iter().map(|(name, value)| (name, value)))
         .current_dir(root)
         .status();
     match status {
         Err(e) => skip_or_fail(&format!(
-            "node could not be run ({e}); the browser test did not run"
+            "node could not be run ({e}); the browser test {script} did not run"
         )),
-        Ok(status) => assert!(status.success(), "the browser test failed: {status}"),
+        Ok(status) => assert!(
+            status.success(),
+            "the browser test {script} failed: {status}"
+        ),
     }
+}
+
+#[test]
+fn live_page_in_headless_chromium() {
+    run_browser_script("page.test.mjs", &[]);
+}
+
+#[test]
+fn page_ids_of_both_forms_in_headless_chromium() {
+    run_browser_script("ids.test.mjs", &[]);
 }
