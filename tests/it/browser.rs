@@ -37,3 +37,8 @@ fn live_page_in_headless_chromium() {
 fn page_ids_of_both_forms_in_headless_chromium() {
     run_browser_script("ids.test.mjs", &[]);
 }
+
+#[test]
+fn a_page_written_the_articles_way_in_headless_chromium() {
+    run_browser_script("article.test.mjs", &[]);
+}
