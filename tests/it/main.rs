@@ -7,6 +7,7 @@ mod browser;
 mod cli;
 mod conflate;
 mod faults;
+mod fleet;
 mod nginx;
 mod ops;
 mod props;

@@ -19,23 +19,26 @@ pub fn skip_or_fail(what: &str) {
     let _ = writeln!(std::io::stderr(), "\n*** SKIPPED: {what} ***\n");
 }
 
-/// The ```nginx block of README.md.
-fn readme_block() -> String {
+/// The block of README.md fenced as ```` ```INFO ```` (`nginx` for the
+/// single server, `nginx fleet` for several).
+pub fn readme_block(info: &str) -> String {
     let readme = include_str!("../../README.md");
+    let fence = format!("```{info}\n");
     let start = readme
-        .find("```nginx\n")
-        .expect("an nginx block in README.md")
-        + 9;
+        .find(&fence)
+        .unwrap_or_else(|| panic!("a {fence:?} block in README.md"))
+        + fence.len();
     let len = readme[start..].find("```").expect("end of the nginx block");
     readme[start..start + len].to_string()
 }
 
 /// nginx on a loopback port, with its own directory for configuration,
 /// logs and temporary files; stopped and the directory removed on drop.
-struct Nginx {
+pub struct Nginx {
     child: ChildGuard,
     dir: PathBuf,
-    addr: SocketAddr,
+    /// Where it listens.
+    pub addr: SocketAddr,
 }
 
 impl Drop for Nginx {
@@ -46,6 +49,17 @@ impl Drop for Nginx {
 }
 
 fn start_nginx(binary: &str, upstream: SocketAddr) -> Nginx {
+    let block = readme_block("nginx");
+    assert!(block.contains("server 127.0.0.1:4444;"));
+    start_nginx_with(
+        binary,
+        &block.replace("server 127.0.0.1:4444;", &format!("server {upstream};")),
+    )
+}
+
+/// nginx with `block` (a README block, `listen 80;` replaced by a free
+/// loopback port) inside its `http` context.
+pub fn start_nginx_with(binary: &str, block: &str) -> Nginx {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -54,11 +68,8 @@ fn start_nginx(binary: &str, upstream: SocketAddr) -> Nginx {
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let dir = std::env::temp_dir().join(format!("tickstream-nginx-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let block = readme_block();
-    assert!(block.contains("server 127.0.0.1:4444;") && block.contains("listen 80;"));
-    let block = block
-        .replace("server 127.0.0.1:4444;", &format!("server {upstream};"))
-        .replace("listen 80;", &format!("listen {addr};"));
+    assert!(block.contains("listen 80;"), "{block}");
+    let block = block.replace("listen 80;", &format!("listen {addr};"));
     let d = dir.display();
     let conf = format!(
         "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\n\
@@ -95,7 +106,8 @@ fn start_nginx(binary: &str, upstream: SocketAddr) -> Nginx {
     nginx
 }
 
-fn nginx_binary() -> Option<String> {
+/// Debian's nginx, if installed.
+pub fn nginx_binary() -> Option<String> {
     ["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"]
         .iter()
         .find(|p| std::path::Path::new(p).exists())

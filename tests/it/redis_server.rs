@@ -106,7 +106,13 @@ impl Redis {
 
     /// The ids of every entry of the stream, oldest first.
     pub fn ids(&self) -> Vec<String> {
-        let out = self.cli(&["XRANGE", "tickstream:prices", "-", "+"]);
+        self.ids_between("-", "+")
+    }
+
+    /// The ids of the stream's entries from `first` to `last` (both
+    /// included; `-` and `+` for either end), oldest first.
+    pub fn ids_between(&self, first: &str, last: &str) -> Vec<String> {
+        let out = self.cli(&["XRANGE", "tickstream:prices", first, last]);
         // redis-cli prints each entry as its id, then field and value lines.
         out.lines()
             .filter(|l| {
