@@ -38,7 +38,7 @@ impl FeedKind {
     }
 }
 
-/// Everything the server can be told, with the SPEC's defaults.
+/// Everything the server can be told, with the defaults the README documents.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// Address to listen on.

@@ -296,9 +296,9 @@ fn strip_cr(line: &[u8]) -> Option<&[u8]> {
     (!line.contains(&b'\r')).then_some(line)
 }
 
-/// `method SP request-target SP HTTP-version`, checked in the SPEC's order:
-/// the version first (505), then the method (400 if not a token, 405 if not
-/// served).
+/// `method SP request-target SP HTTP-version`, checked as README's
+/// "Reliability" table says: the version first (505), then the method (400
+/// if not a token, 405 if not served).
 fn parse_request_line(line: &[u8]) -> Result<(Method, &[u8], Version), Reject> {
     let mut parts = line.split(|&b| b == b' ');
     let (Some(method), Some(target), Some(version), None) =

@@ -1,4 +1,4 @@
-//! Stopping (SPEC "Stopping"): on SIGTERM or SIGINT the server stops
+//! Stopping (README, "Stopping"): on SIGTERM or SIGINT the server stops
 //! listening at once, so a load balancer moves on; ends its open streams in
 //! random order spread evenly over `--drain`, so their clients reconnect
 //! elsewhere a few at a time rather than all at once; logs one line with the

@@ -18,7 +18,7 @@
 //!   survives `exec`, so the server re-executes itself once with SIGSEGV and
 //!   SIGBUS ignored, then restores their defaults. A stack overflow still
 //!   ends the process with SIGSEGV, only without std's message.
-//! - **Stopping on SIGTERM and SIGINT** (SPEC "Stopping"). No handler runs
+//! - **Stopping on SIGTERM and SIGINT** (README, "Stopping"). No handler runs
 //!   code: `main` blocks both signals before any thread exists (threads
 //!   inherit the mask), and one thread takes them with `sigwait`. Closing
 //!   the listening socket "at once" while the accept loop is blocked in

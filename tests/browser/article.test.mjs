@@ -1,4 +1,4 @@
-// A page written the way the seed article writes its client (SPEC "The
+// A page written the way the seed article writes its client (README, "The
 // article's dialect"), in Chromium: an EventSource on /crypto-price, a
 // "price-update" listener that reads JSON.parse(e.data).data. The page comes
 // from another origin (a Node server), as the article's page does, so the

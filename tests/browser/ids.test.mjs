@@ -1,5 +1,5 @@
 // The live page's duplicate check and restart detection with both id forms
-// (SPEC "The stream"): a decimal counter, and a Redis stream entry id MS-SEQ
+// (README, "The stream"): a decimal counter, and a Redis stream entry id MS-SEQ
 // ordered by its two numbers. src/page.html runs in Chromium against a
 // scripted stream: a Node server serves the file at / and holds /prices
 // open, and the test writes the frames it wants. Ids past 2^53, where two

@@ -1,4 +1,4 @@
-//! Every row of the SPEC's bad-input table, while a streaming client on the
+//! Every row of README's "Reliability" table, while a streaming client on the
 //! same server keeps receiving on time.
 
 use std::io::Write;

@@ -1,4 +1,4 @@
-//! Fault injection at the socket level (issue 5): garbage, slowloris,
+//! Fault injection at the socket level: garbage, slowloris,
 //! clients that never read, resets mid-stream, churn, and a stdin feed full
 //! of junk, each against the real binary.
 //!
@@ -716,7 +716,7 @@ fn junk_feed(
     let mut valid = Vec::new();
     let mut rejected = 0;
     let mut add = |line: &[u8], input: &mut Vec<u8>| {
-        // The SPEC's rules, as props.rs checks them against the parser;
+        // The README's rules, as props.rs checks them against the parser;
         // the line reader adds the 4 KiB limit.
         let content = line.strip_suffix(b"\n").unwrap_or(line);
         match expected_line(content) {

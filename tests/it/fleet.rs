@@ -4,7 +4,7 @@
 //! entries of the Redis stream over its span (none missing, none twice) when
 //! the replica it is on is SIGKILLed, and through a rolling restart with
 //! SIGTERM, in which every replica exits 0 within `--drain` plus a second
-//! (SPEC "Stopping"). The live page in headless Chromium keeps a continuous
+//! (README, "Stopping"). The live page in headless Chromium keeps a continuous
 //! chart through the same kill (`tests/browser/fleet.test.mjs`).
 
 use std::net::SocketAddr;

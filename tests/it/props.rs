@@ -1,5 +1,5 @@
-//! Property tests of the two parsers that take untrusted bytes (issue 5):
-//! `http::parse_head` (request heads from any client) and `feed::parse_line`
+//! Property tests of the two parsers that take untrusted bytes:
+//! `http::parse_head` (request heads from any client) and `feed::stdin::parse_line`
 //! (lines from whatever is piped into `--feed stdin`).
 //!
 //! Inputs are generated with `fastrand` from a fixed seed: random bytes,
@@ -310,7 +310,7 @@ fn first_line_start(bytes: &[u8]) -> usize {
 /// Every property of one input; panics (with the input) on a violation.
 fn check_head(bytes: &[u8]) {
     let verdict = parse_head(bytes);
-    // 1. Partial, Complete or a SPEC status.
+    // 1. Partial, Complete or a documented status.
     match &verdict {
         Ok(Parsed::Partial) => {}
         Ok(Parsed::Complete(request)) => check_request(bytes, request),
@@ -619,7 +619,7 @@ fn parse_head_at_every_length_around_the_head_limit() {
 /// Regression test for a verdict that depends on how the bytes arrive: a
 /// request line over 2048 bytes with a stray CR in it is 414 when the
 /// server parses before the newline arrives (it parses once more than 2049
-/// bytes are in), but 400 when the newline comes in the same read. The SPEC
+/// bytes are in), but 400 when the newline comes in the same read. The README
 /// says "request line over 2 KiB: 414".
 #[test]
 fn a_long_request_line_is_414_whether_or_not_its_newline_has_arrived() {
@@ -632,7 +632,7 @@ fn a_long_request_line_is_414_whether_or_not_its_newline_has_arrived() {
 
 // ------------------------------------------------------ parse_line checks
 
-/// The stdin line grammar of the SPEC, written independently of the
+/// The stdin line grammar of the README, written independently of the
 /// server: `SYMBOL PRICE [TS_MS]`, fields separated by spaces or tabs, one
 /// trailing CR dropped, blank lines ignored.
 pub(crate) fn expected_line(line: &[u8]) -> Result<Option<FeedLine>, LineError> {
