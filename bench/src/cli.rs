@@ -29,13 +29,19 @@ load options:
   --retries N            further attempts per client after a failure (default 3)
   --sources N            source addresses 127.0.0.2.. to cycle over (default 254)
   --label TEXT           name of the run in the report (default: the URL)
+  --conflated            ids skip by design (implied by ?throttle= in the URL):
+                         jumps of decimal ids are reported as skips, not gaps
   --json                 print one JSON line instead of the table
   --quiet                no progress lines on stderr
 
 accept options: --url, --clients (default 5000), --max-pending (default 100),
   --timeout DUR (give up waiting, default 30s), --hold DUR (keep the
   connections open after the last first event, default 0s), --pid,
-  --connect-timeout, --retries, --sources, --label, --json, --quiet
+  --connect-timeout, --retries, --sources, --label, --conflated, --json, --quiet
+
+Ids: decimal (sim and stdin feeds) or Redis stream ids MS-SEQ (redis feed),
+ordered by their two numbers. Duplicate and backward ids are counted for
+both; gaps only for decimal ids of an unfiltered, unconflated stream.
 
 floor options:
   --addr ADDR            listen address (default 127.0.0.1:0)
@@ -107,6 +113,8 @@ pub struct Common {
     pub sources: Vec<Ipv4Addr>,
     /// Name of the run.
     pub label: String,
+    /// `--conflated`: ids skip by design (also implied by `throttle=`).
+    pub conflated: bool,
     /// One JSON line instead of a table.
     pub json: bool,
     /// No progress lines.
@@ -229,6 +237,7 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
             "retries",
             "sources",
             "label",
+            "conflated",
             "json",
             "quiet",
             "ramp",
@@ -244,6 +253,7 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
             "retries",
             "sources",
             "label",
+            "conflated",
             "json",
             "quiet",
             "timeout",
@@ -292,6 +302,7 @@ fn common(flags: &Flags, clients: usize, max_pending: usize) -> Result<Common, U
         sources: (0..sources as u8)
             .map(|k| Ipv4Addr::new(127, 0, 0, 2 + k))
             .collect(),
+        conflated: flags.has("conflated"),
         json: flags.has("json"),
         quiet: flags.has("quiet"),
     })
@@ -312,7 +323,7 @@ fn nonzero<T: Default + PartialEq>(v: T, name: &str) -> Result<T, UsageError> {
 struct Flags(Vec<(String, Option<String>)>);
 
 /// Flags that take no value.
-const SWITCHES: [&str; 3] = ["json", "quiet", "help"];
+const SWITCHES: [&str; 4] = ["json", "quiet", "help", "conflated"];
 
 impl Flags {
     fn parse(args: &[String]) -> Result<Self, UsageError> {
@@ -493,12 +504,20 @@ mod tests {
         assert_eq!(o.common.clients, 5000);
         assert_eq!(o.ramp, Duration::from_secs(2));
         assert_eq!(o.duration, Duration::from_secs(30));
-        assert!(o.common.json && !o.common.quiet);
+        assert!(o.common.json && !o.common.quiet && !o.common.conflated);
         assert_eq!(
             o.common.sources,
             [Ipv4Addr::new(127, 0, 0, 2), Ipv4Addr::new(127, 0, 0, 3)]
         );
         assert_eq!(o.common.label, "http://127.0.0.1:4444/prices");
+        let cmd = parse(&args(
+            "load --url http://127.0.0.1:4444/prices?throttle=1s --conflated --quiet",
+        ))
+        .unwrap();
+        let Command::Load(o) = cmd else {
+            panic!("{cmd:?}")
+        };
+        assert!(o.common.conflated && o.common.quiet);
     }
 
     #[test]

@@ -26,7 +26,7 @@ use mio::{Events, Interest, Poll, Token};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::hist::Histogram;
-use crate::sse::{self, Item};
+use crate::sse::{self, EventId, Item};
 
 /// Read buffer shared by all clients (each keeps only its partial line).
 const SCRATCH_BYTES: usize = 64 * 1024;
@@ -59,7 +59,8 @@ pub struct FleetConfig {
     pub retries: u32,
     /// Source addresses to bind, used in turn.
     pub sources: Vec<Ipv4Addr>,
-    /// Ids must be consecutive (an unfiltered stream): count gaps.
+    /// Decimal ids must be consecutive (an unfiltered, unconflated
+    /// stream): count their jumps as gaps, else only as skips.
     pub check_ids: bool,
 }
 
@@ -104,7 +105,7 @@ struct Client {
     connected_ms: u64,
     written: usize,
     parser: sse::Parser,
-    last_id: Option<u64>,
+    last_id: Option<EventId>,
     events: u64,
     events_window: u64,
     in_window: bool,
@@ -135,13 +136,23 @@ pub struct Totals {
     pub comments: u64,
     /// Events whose `data:` was not the spec's JSON shape.
     pub malformed: u64,
-    /// Events without a numeric id.
+    /// Events without an id of either form.
     pub no_id: u64,
-    /// Places where an id jumped by more than one (`check_ids` only).
+    /// Events with a decimal id.
+    pub counter_ids: u64,
+    /// Events with a Redis stream entry id (`MS-SEQ`).
+    pub entry_ids: u64,
+    /// Places where a decimal id jumped by more than one (`check_ids`
+    /// only). `MS-SEQ` ids have no "next" id: their gaps are not judged.
     pub gaps: u64,
     /// Ids skipped over in those gaps.
     pub missing_ids: u64,
-    /// Events whose id was not above the previous one.
+    /// Jumps of a decimal id by more than one where they are expected
+    /// (not `check_ids`: a filtered or conflated stream), for information.
+    pub skips: u64,
+    /// Ids skipped over in those jumps.
+    pub skipped_ids: u64,
+    /// Events whose id was not above the previous one (either form).
     pub duplicates: u64,
     /// Delivery latency of the window's events, µs.
     pub latency_us: Histogram,
@@ -526,13 +537,25 @@ impl Fleet {
                 if !ev.well_formed {
                     t.malformed += 1;
                 }
+                match ev.id {
+                    Some(EventId::Counter(_)) => t.counter_ids += 1,
+                    Some(EventId::Entry { .. }) => t.entry_ids += 1,
+                    None => t.no_id += 1,
+                }
                 match (ev.id, c.last_id) {
-                    (None, _) => t.no_id += 1,
+                    (None, _) => {}
                     (Some(id), None) => c.last_id = Some(id),
                     (Some(id), Some(last)) if id > last => {
-                        if self.cfg.check_ids && id != last + 1 {
-                            t.gaps += 1;
-                            t.missing_ids += id - last - 1;
+                        if let (EventId::Counter(n), EventId::Counter(l)) = (id, last) {
+                            if n != l + 1 {
+                                let (jumps, ids) = if self.cfg.check_ids {
+                                    (&mut t.gaps, &mut t.missing_ids)
+                                } else {
+                                    (&mut t.skips, &mut t.skipped_ids)
+                                };
+                                *jumps += 1;
+                                *ids += n - l - 1;
+                            }
                         }
                         c.last_id = Some(id);
                     }
@@ -670,6 +693,83 @@ mod tests {
             fleet.step(Duration::from_millis(10)).unwrap();
         }
         assert_eq!(fleet.totals().disconnects.get("closed by server"), Some(&3));
+    }
+
+    /// One client against a server that sends live events with `ids` (and
+    /// a heartbeat), then holds the connection: the totals once it is read.
+    fn one_client(ids: &'static [&'static str], check_ids: bool) -> Totals {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let SocketAddr::V4(addr) = listener.local_addr().unwrap() else {
+            unreachable!()
+        };
+        let ts = wall_us() / 1000 + 100_000;
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut req = [0u8; 256];
+            let _ = s.read(&mut req).unwrap();
+            let mut body = String::from("HTTP/1.1 200 OK\r\n\r\nretry: 3000\n\n");
+            for id in ids {
+                body += &format!(
+                    "id: {id}\ndata: {{\"symbol\":\"BTC\",\"price\":1.5,\"ts\":{ts}}}\n\n"
+                );
+            }
+            body += ": heartbeat\n\n";
+            s.write_all(body.as_bytes()).unwrap();
+            s
+        });
+        let mut fleet = Fleet::new(FleetConfig {
+            target: addr,
+            request: b"GET /prices HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            clients: 1,
+            ramp: Duration::ZERO,
+            max_pending: 1,
+            connect_timeout: Duration::from_secs(5),
+            retries: 0,
+            sources: vec![Ipv4Addr::new(127, 0, 0, 2)],
+            check_ids,
+        })
+        .unwrap();
+        fleet.open_window(0, u64::MAX);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while fleet.totals().comments < 1 && Instant::now() < deadline {
+            fleet.step(Duration::from_millis(10)).unwrap();
+        }
+        let _conn = server.join().unwrap();
+        fleet.totals().clone()
+    }
+
+    /// The redis feed's `MS-SEQ` ids: ordered by their two numbers (not as
+    /// text) for the duplicate and backward checks; gaps are not judged.
+    #[test]
+    fn entry_ids_are_ordered_and_never_gaps() {
+        let t = one_client(
+            &[
+                "9-5",
+                "10-0",
+                "10-2",
+                "10-10", // increasing, 10-2 < 10-10
+                "10-10", // a duplicate
+                "10-9",  // backward
+                "11-0",
+                "1764028800123-0",
+            ],
+            true,
+        );
+        assert_eq!(
+            (t.events, t.entry_ids, t.counter_ids, t.no_id),
+            (8, 8, 0, 0)
+        );
+        assert_eq!((t.duplicates, t.gaps, t.missing_ids, t.skips), (2, 0, 0, 0));
+    }
+
+    /// A conflated (or filtered) stream: decimal ids jump by design, counted
+    /// as skips, not gaps; duplicates still count.
+    #[test]
+    fn expected_jumps_are_skips() {
+        let t = one_client(&["100", "130", "160", "161", "161"], false);
+        assert_eq!((t.events, t.counter_ids), (5, 5));
+        assert_eq!((t.gaps, t.missing_ids), (0, 0));
+        assert_eq!((t.skips, t.skipped_ids, t.duplicates), (2, 58, 1));
     }
 
     /// Refused connections are retried, then given up.

@@ -188,7 +188,7 @@ impl Feed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sse::{Item, Parser};
+    use crate::sse::{EventId, Item, Parser};
 
     #[test]
     fn batches_parse_as_consecutive_well_formed_events() {
@@ -204,7 +204,10 @@ mod tests {
             .filter_map(|i| match i {
                 Item::Event(e) => {
                     assert!(e.well_formed && e.ts.is_some(), "{e:?}");
-                    e.id
+                    match e.id {
+                        Some(EventId::Counter(n)) => Some(n),
+                        other => panic!("{other:?}"),
+                    }
                 }
                 _ => None,
             })

@@ -137,14 +137,32 @@ pub fn run(o: &LoadOpts) -> Result<Report, String> {
         ],
         &t.latency_us,
     );
-    // A `?symbols=` filter makes gaps normal: not checked then.
+    // Gaps are judged on decimal ids of an unfiltered, unconflated stream
+    // only: a `?symbols=` filter or conflation makes jumps normal (counted
+    // as skips), and an `MS-SEQ` id has no "next" id to expect.
+    let expected_jumps = measure::filtered(c) || measure::conflated(c);
+    let id_form = match (t.counter_ids, t.entry_ids) {
+        (0, 0) => "none",
+        (_, 0) => "decimal",
+        (0, _) => "MS-SEQ",
+        _ => "mixed",
+    };
+    let gaps_judged = !expected_jumps && t.entry_ids == 0;
     let checked = |n: u64| {
-        if measure::filtered(c) {
-            Value::None
-        } else {
+        if gaps_judged {
             Value::Int(n)
+        } else {
+            Value::None
         }
     };
+    let skipped = |n: u64| {
+        if expected_jumps {
+            Value::Int(n)
+        } else {
+            Value::None
+        }
+    };
+    r.add("id_form", "id form", "", Value::Text(id_form.into()));
     r.add("id_gaps", "id gaps (whole run)", "", checked(t.gaps));
     r.add(
         "ids_missing",
@@ -152,6 +170,13 @@ pub fn run(o: &LoadOpts) -> Result<Report, String> {
         "",
         checked(t.missing_ids),
     );
+    r.add(
+        "id_skips",
+        "id skips, expected (whole run)",
+        "",
+        skipped(t.skips),
+    );
+    r.add("ids_skipped", "ids skipped", "", skipped(t.skipped_ids));
     r.add(
         "id_duplicates",
         "duplicate or backward ids",
@@ -292,6 +317,26 @@ pub fn run(o: &LoadOpts) -> Result<Report, String> {
     }
     if watch.lost {
         r.note("the server process could not be sampled at some point (did it exit?)");
+    }
+    if t.entry_ids > 0 {
+        r.note(
+            "ids are Redis stream ids (MS-SEQ): checked for duplicates and order, gaps not judged",
+        );
+    }
+    if measure::conflated(c) {
+        let due = match measure::throttle_period(c) {
+            Some(p) => format!(
+                " (here about {:.0} writes per client in the window)",
+                window / p.as_secs_f64()
+            ),
+            None => String::new(),
+        };
+        r.note(format!(
+            "conflated stream: ids skip by design (counted as skips, not gaps); a client is due one \
+             write per period{due} of the newest event of each symbol that changed, so events \
+             per client ≈ writes × symbols, and latency includes each event's age when its \
+             write came due (up to one feed interval)"
+        ));
     }
     if let Some(e) = &t.first_protocol_error {
         r.note(format!("first protocol error: {e}"));

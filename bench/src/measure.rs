@@ -40,8 +40,8 @@ pub fn fleet(c: &Common, ramp: Duration) -> Result<Fleet, String> {
         connect_timeout: c.connect_timeout,
         retries: c.retries,
         sources: c.sources.clone(),
-        // A `?symbols=` filter makes gaps in the ids normal.
-        check_ids: !filtered(c),
+        // A `?symbols=` filter or conflation makes gaps in the ids normal.
+        check_ids: !filtered(c) && !conflated(c),
     })
     .map_err(|e| format!("cannot create the event loop: {e}"))
 }
@@ -49,6 +49,21 @@ pub fn fleet(c: &Common, ramp: Duration) -> Result<Fleet, String> {
 /// The URL asks for some symbols only, so ids have gaps by design.
 pub fn filtered(c: &Common) -> bool {
     c.url.path.contains("symbols=")
+}
+
+/// A conflated stream (`--conflated`, or `?throttle=` in the URL): each
+/// write holds only the newest event of each symbol, so ids skip by design.
+pub fn conflated(c: &Common) -> bool {
+    c.conflated || c.url.path.contains("throttle=")
+}
+
+/// The `?throttle=` period in the URL, if it is in `250ms`/`1s`/`2m` form.
+pub fn throttle_period(c: &Common) -> Option<std::time::Duration> {
+    let query = c.url.path.split_once('?')?.1;
+    let value = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("throttle="))?;
+    crate::cli::parse_duration(value).filter(|d| !d.is_zero())
 }
 
 /// Samples of the server process and the machine over a run.

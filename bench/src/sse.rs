@@ -23,11 +23,44 @@ pub struct Head {
     pub chunked: bool,
 }
 
+/// An event's `id:` in one of the two forms tickstream sends (spec, "The
+/// stream"): a decimal counter (`sim` and `stdin` feeds), or a Redis stream
+/// entry id `MS-SEQ` (`redis` feed), ordered by its two numbers.
+///
+/// The derived order puts every counter below every entry id; a stream
+/// never mixes the two, so that order only matters for a broken one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum EventId {
+    /// Decimal digits: consecutive on an unfiltered, unconflated stream.
+    Counter(u64),
+    /// `MS-SEQ`: increasing, but with no "next" id to expect, so a gap
+    /// cannot be told from the id alone.
+    Entry {
+        /// Milliseconds part.
+        ms: u64,
+        /// Sequence within the millisecond.
+        seq: u64,
+    },
+}
+
+impl EventId {
+    /// `digits` or `digits-digits` (1 to 19 digits each), nothing else.
+    pub fn parse(s: &[u8]) -> Option<Self> {
+        match s.iter().position(|&b| b == b'-') {
+            None => parse_u64(s).map(EventId::Counter),
+            Some(dash) => Some(EventId::Entry {
+                ms: parse_u64(&s[..dash])?,
+                seq: parse_u64(&s[dash + 1..])?,
+            }),
+        }
+    }
+}
+
 /// One dispatched SSE event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Event {
-    /// The event's `id:` field, if it had a numeric one.
-    pub id: Option<u64>,
+    /// The event's `id:` field, if it had one of tickstream's forms.
+    pub id: Option<EventId>,
     /// `ts` (ms since the Unix epoch) from the `data:` JSON, if well formed.
     pub ts: Option<u64>,
     /// `data:` was exactly `{"symbol":"S","price":P,"ts":T}` with a
@@ -187,7 +220,7 @@ struct LineParser {
 
 #[derive(Debug, Default)]
 struct Pending {
-    id: Option<u64>,
+    id: Option<EventId>,
     has_data: bool,
     ts: Option<u64>,
     well_formed: bool,
@@ -253,7 +286,7 @@ impl LineParser {
             None => (line, &b""[..]),
         };
         match name {
-            b"id" => self.pending.id = parse_u64(value),
+            b"id" => self.pending.id = EventId::parse(value),
             b"data" => {
                 // tickstream sends one data line per event; if there were
                 // several, the last one's fields win.
@@ -444,13 +477,13 @@ mod tests {
             }),
             Item::Retry(3000),
             Item::Event(Event {
-                id: Some(1764028800123456),
+                id: Some(EventId::Counter(1764028800123456)),
                 ts: Some(1764028800123),
                 well_formed: true,
             }),
             Item::Comment,
             Item::Event(Event {
-                id: Some(1764028800123457),
+                id: Some(EventId::Counter(1764028800123457)),
                 ts: Some(1764028800124),
                 well_formed: true,
             }),
@@ -581,6 +614,42 @@ mod tests {
     }
 
     #[test]
+    fn redis_entry_ids() {
+        let cases: &[(&str, Option<EventId>)] = &[
+            ("17", Some(EventId::Counter(17))),
+            (
+                "1764028800123-0",
+                Some(EventId::Entry {
+                    ms: 1764028800123,
+                    seq: 0,
+                }),
+            ),
+            ("1-18", Some(EventId::Entry { ms: 1, seq: 18 })),
+            ("1-", None),
+            ("-1", None),
+            ("1-2-3", None),
+            ("1-x", None),
+            ("12a", None),
+            ("", None),
+        ];
+        for &(id, want) in cases {
+            assert_eq!(EventId::parse(id.as_bytes()), want, "{id:?}");
+            let mut all = HEAD.to_vec();
+            all.extend_from_slice(format!("id: {id}\ndata: x\n\n").as_bytes());
+            match parse_in_pieces(&all, 5).unwrap()[1] {
+                Item::Event(e) => assert_eq!(e.id, want, "{id:?}"),
+                ref other => panic!("{other:?}"),
+            }
+        }
+        // Ordered by the two numbers, not as text.
+        let id = |s: &str| EventId::parse(s.as_bytes()).unwrap();
+        assert!(id("9-5") < id("10-0"));
+        assert!(id("10-2") < id("10-10"));
+        assert!(id("10-10") < id("11-0"));
+        assert_eq!(id("10-10"), id("10-10"));
+    }
+
+    #[test]
     fn fields_per_whatwg() {
         // No space after the colon, a non-numeric id, an event without data
         // (not dispatched), and an `event:` field (ignored).
@@ -592,12 +661,12 @@ mod tests {
             items[1..],
             [
                 Item::Event(Event {
-                    id: Some(5),
+                    id: Some(EventId::Counter(5)),
                     ts: Some(2),
                     well_formed: true
                 }),
                 Item::Event(Event {
-                    id: Some(7),
+                    id: Some(EventId::Counter(7)),
                     ts: None,
                     well_formed: false
                 }),
