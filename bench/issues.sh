@@ -51,7 +51,9 @@ done
 mkdir -p "$(dirname "$out")"
 log="$(dirname "$out")/issues.log"
 series=$(date -u +%Y%m%dT%H%M%SZ)
-commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+# COMMIT names the build when it is not this checkout's HEAD (e.g. a
+# `git archive` export built apart from a working tree others edit).
+commit=${COMMIT:-$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/tickstream-issues.XXXXXX")
 pids=()
 cleanup() {
