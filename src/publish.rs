@@ -63,7 +63,7 @@ pub fn run(config: &Config, signals: StopSignals) -> ExitCode {
             while let Some(line) = lines.next_line(&metrics) {
                 if let Some(price) = line {
                     // Back-pressure: the next line waits until this one is in.
-                    while out.try_write(&price).is_err() {
+                    while out.try_write(std::slice::from_ref(&price)).is_err() {
                         thread::sleep(out.retry_at.saturating_duration_since(Instant::now()));
                     }
                     written += 1;
@@ -84,7 +84,7 @@ pub fn run(config: &Config, signals: StopSignals) -> ExitCode {
                 let ts = now_ms();
                 let due = sim::ticks_due(&mut next, now, config.interval);
                 let prices: Vec<Price> = (0..due).flat_map(|_| walk.step(ts)).collect();
-                if out.write_all(&prices).is_err() {
+                if out.try_write(&prices).is_err() {
                     dropped += u64::from(due);
                 } else if dropped > 0 {
                     crate::log!(
@@ -110,18 +110,14 @@ struct Publisher<'a> {
 }
 
 impl Publisher<'_> {
-    /// Appends every price, or fails at the first that cannot be written.
-    fn write_all(&mut self, prices: &[Price]) -> Result<(), ()> {
-        prices.iter().try_for_each(|price| self.try_write(price))
-    }
-
-    /// Appends one price, connecting first if needed (not before
+    /// Appends the prices together (one `MULTI` … `EXEC`, so a replica
+    /// reads them as one tick), connecting first if needed (not before
     /// `retry_at`); on failure drops the connection and sets `retry_at`.
-    fn try_write(&mut self, price: &Price) -> Result<(), ()> {
+    fn try_write(&mut self, prices: &[Price]) -> Result<(), ()> {
         if self.connection.is_none() && Instant::now() < self.retry_at {
             return Err(());
         }
-        match self.xadd(price) {
+        match self.xadd(prices) {
             Ok(()) => {
                 // Only a write that worked clears the back-off and the complaint.
                 self.backoff.reset();
@@ -147,20 +143,27 @@ impl Publisher<'_> {
         }
     }
 
-    fn xadd(&mut self, price: &Price) -> Result<(), RedisError> {
+    fn xadd(&mut self, prices: &[Price]) -> Result<(), RedisError> {
         let connection = match &mut self.connection {
             Some(connection) => connection,
             None => self
                 .connection
                 .insert(Connection::open(&self.config.redis, REDIS_TIMEOUT)?),
         };
-        let ts = price.ts_ms.to_string();
-        let fields = [
-            ("symbol", price.symbol.as_str()),
-            ("price", price.price.as_str()),
-            ("ts", ts.as_str()),
-        ];
-        connection.xadd(&self.config.stream, self.config.maxlen, &fields)?;
+        let ts: Vec<String> = prices.iter().map(|p| p.ts_ms.to_string()).collect();
+        let fields: Vec<[(&str, &str); 3]> = prices
+            .iter()
+            .zip(&ts)
+            .map(|(p, ts)| {
+                [
+                    ("symbol", p.symbol.as_str()),
+                    ("price", &p.price),
+                    ("ts", ts),
+                ]
+            })
+            .collect();
+        let entries: Vec<&[(&str, &str)]> = fields.iter().map(|f| f.as_slice()).collect();
+        connection.xadd(&self.config.stream, self.config.maxlen, &entries)?;
         Ok(())
     }
 }

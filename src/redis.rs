@@ -328,35 +328,48 @@ impl Connection {
         }
     }
 
-    /// `XADD key MAXLEN ~ maxlen * field value ...`: appends an entry (Redis
-    /// gives its id, returned here) and trims the stream to about `maxlen`.
+    /// `XADD key MAXLEN ~ maxlen * field value ...` for each entry: appends
+    /// them (Redis gives their ids, returned here) and trims the stream to
+    /// about `maxlen`. Several entries go in one write, inside `MULTI` …
+    /// `EXEC`, so they enter the stream together and a reader's `XREAD`
+    /// returns them together.
     pub fn xadd(
         &mut self,
         key: &str,
         maxlen: usize,
-        fields: &[(&str, &str)],
-    ) -> Result<EventId, RedisError> {
+        entries: &[&[(&str, &str)]],
+    ) -> Result<Vec<EventId>, RedisError> {
         let maxlen = maxlen.to_string();
-        let mut args: Vec<&[u8]> = vec![
-            b"XADD",
-            key.as_bytes(),
-            b"MAXLEN",
-            b"~",
-            maxlen.as_bytes(),
-            b"*",
-        ];
-        for (field, value) in fields {
-            args.push(field.as_bytes());
-            args.push(value.as_bytes());
-        }
-        match self.call(&args, self.timeout)? {
+        let xadds = entries.iter().map(|fields| {
+            let mut args: Vec<&[u8]> = vec![b"XADD", key.as_bytes(), b"MAXLEN", b"~"];
+            args.extend([maxlen.as_bytes(), b"*"]);
+            for (field, value) in fields.iter() {
+                args.extend([field.as_bytes(), value.as_bytes()]);
+            }
+            args
+        });
+        let id = |reply: Reply| match reply {
             Reply::Bulk(Some(id)) => std::str::from_utf8(&id)
                 .ok()
                 .and_then(|id| EventId::parse(id, IdForm::Stream))
                 .ok_or(RedisError::Unexpected(
                     "XADD: an entry id that is not MS-SEQ",
                 )),
+            Reply::Error(message) => Err(RedisError::Server(one_line(&message))),
             _ => Err(RedisError::Unexpected("XADD: expected an entry id")),
+        };
+        if entries.len() == 1 {
+            let commands: Vec<Vec<&[u8]>> = xadds.collect();
+            return Ok(vec![id(self.call_all(&commands)?.remove(0))?]);
+        }
+        let mut commands: Vec<Vec<&[u8]>> = vec![vec![b"MULTI"]];
+        commands.extend(xadds);
+        commands.push(vec![b"EXEC"]);
+        match self.call_all(&commands)?.pop() {
+            Some(Reply::Array(Some(ids))) if ids.len() == entries.len() => {
+                ids.into_iter().map(id).collect()
+            }
+            _ => Err(RedisError::Unexpected("EXEC: expected one reply per XADD")),
         }
     }
 
@@ -463,20 +476,43 @@ impl Connection {
     /// Sends a command and reads its reply within `wait`; an error reply
     /// becomes [`RedisError::Server`].
     fn call(&mut self, args: &[&[u8]], wait: Duration) -> Result<Reply, RedisError> {
+        self.call_within(&[args.to_vec()], wait)
+            .map(|mut replies| replies.remove(0))
+    }
+
+    /// Sends commands in one write and reads their replies, each within the
+    /// connection's timeout.
+    fn call_all(&mut self, commands: &[Vec<&[u8]>]) -> Result<Vec<Reply>, RedisError> {
+        self.call_within(commands, self.timeout)
+    }
+
+    fn call_within(
+        &mut self,
+        commands: &[Vec<&[u8]>],
+        wait: Duration,
+    ) -> Result<Vec<Reply>, RedisError> {
         if !self.usable {
             return Err(RedisError::Closed);
         }
-        // Unusable until the whole reply is read: any early return leaves
-        // the stream in an unknown state.
+        // Unusable until every reply is read: any early return leaves the
+        // stream in an unknown state.
         self.usable = false;
-        let mut command = Vec::new();
-        resp::push_command(&mut command, args);
-        self.stream.write_all(&command)?;
-        let reply = self.read_reply(wait.clamp(MIN_WAIT, MAX_WAIT))?;
+        let mut bytes = Vec::new();
+        for args in commands {
+            resp::push_command(&mut bytes, args);
+        }
+        self.stream.write_all(&bytes)?;
+        let replies = commands
+            .iter()
+            .map(|_| self.read_reply(wait.clamp(MIN_WAIT, MAX_WAIT)))
+            .collect::<Result<Vec<Reply>, RedisError>>()?;
         self.usable = true;
-        match reply {
-            Reply::Error(message) => Err(RedisError::Server(one_line(&message))),
-            reply => Ok(reply),
+        match replies.iter().find_map(|r| match r {
+            Reply::Error(message) => Some(one_line(message)),
+            _ => None,
+        }) {
+            Some(message) => Err(RedisError::Server(message)),
+            None => Ok(replies),
         }
     }
 
@@ -833,9 +869,9 @@ mod tests {
         redis.ping().expect("ping");
         assert_eq!(redis.key_type("k").expect("type"), "none");
         let id = redis
-            .xadd("k", 100, &[("symbol", "BTC"), ("price", "1.5")])
+            .xadd("k", 100, &[&[("symbol", "BTC"), ("price", "1.5")]])
             .expect("xadd");
-        assert_eq!(id, EventId::stream(1_764_028_800_123, 0));
+        assert_eq!(id, [EventId::stream(1_764_028_800_123, 0)]);
         let newest = redis.xrevrange_before("k", None, 2).expect("xrevrange");
         assert_eq!(ids(&newest), ["5-0", "5-1"], "oldest first");
         assert_eq!(
@@ -1068,14 +1104,17 @@ mod tests {
             .expect("xread")
             .is_empty());
 
-        let added: Vec<EventId> = ["1", "2", "3"]
-            .iter()
-            .map(|price| {
-                redis
-                    .xadd(key, 100, &[("symbol", "BTC"), ("price", price)])
-                    .expect("xadd")
-            })
-            .collect();
+        let added = redis
+            .xadd(
+                key,
+                100,
+                &[
+                    &[("symbol", "BTC"), ("price", "1")],
+                    &[("symbol", "BTC"), ("price", "2")],
+                    &[("symbol", "BTC"), ("price", "3")],
+                ],
+            )
+            .expect("xadd in MULTI");
         assert!(added.windows(2).all(|w| w[0] < w[1]), "{added:?}");
         assert_eq!(redis.key_type(key).expect("type"), "stream");
         let ids =
@@ -1118,7 +1157,7 @@ mod tests {
             .expect_err("x")
             .is_wrong_type());
         assert!(redis
-            .xadd(other, 9, &[("a", "b")])
+            .xadd(other, 9, &[&[("a", "b")]])
             .expect_err("x")
             .is_wrong_type());
 
