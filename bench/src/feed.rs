@@ -57,18 +57,25 @@ struct Walk {
     rng: u64,
 }
 
+/// A plausible first price for a symbol (tickstream's own starts).
+pub fn start_price(symbol: &str) -> f64 {
+    match symbol {
+        "BTC" => 64000.0,
+        "ETH" => 3200.0,
+        "SOL" => 150.0,
+        "XRP" => 0.6,
+        "DOGE" => 0.15,
+        _ => 100.0,
+    }
+}
+
 impl Walk {
     fn new(symbols: &[String]) -> Self {
-        let start = |s: &str| match s {
-            "BTC" => 64000.0,
-            "ETH" => 3200.0,
-            "SOL" => 150.0,
-            "XRP" => 0.6,
-            "DOGE" => 0.15,
-            _ => 100.0,
-        };
         Self {
-            symbols: symbols.iter().map(|s| (s.clone(), start(s))).collect(),
+            symbols: symbols
+                .iter()
+                .map(|s| (s.clone(), start_price(s)))
+                .collect(),
             turn: 0,
             // Golden-ratio multiply: the clock's changing low bits reach
             // the high bits that the first draws use.

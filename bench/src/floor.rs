@@ -144,16 +144,11 @@ impl Feed {
         let boot_us = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(1, |d| d.as_micros() as u64);
-        let start = |s: &str| match s {
-            "BTC" => 64000.0,
-            "ETH" => 3200.0,
-            "SOL" => 150.0,
-            "XRP" => 0.6,
-            "DOGE" => 0.15,
-            _ => 100.0,
-        };
         Self {
-            symbols: symbols.iter().map(|s| (s.clone(), start(s))).collect(),
+            symbols: symbols
+                .iter()
+                .map(|s| (s.clone(), crate::feed::start_price(s)))
+                .collect(),
             next_id: boot_us,
             rng: boot_us | 1,
         }

@@ -25,16 +25,11 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+import { ROOT, SHOTS, browserTest, launch } from './harness.mjs';
+
 const PAGE_FILE = path.join(ROOT, 'src/page.html');
-const SHOTS = path.join(ROOT, 'target/screenshots');
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const OVERALL_TIMEOUT_MS = 60_000;
-const IN_CI = process.env.CI === 'true';
 
 // ---- prerequisites: never pass silently ------------------------------------
 
@@ -49,25 +44,8 @@ try { fs.accessSync(BIN_PATH, fs.constants.X_OK); } catch {
   process.stderr.write(`error: TICKSTREAM_BIN=${BIN} is not an executable file (resolved to ${BIN_PATH})\n`);
   process.exit(2);
 }
-let chromium, missing = null;
-if (!fs.existsSync(CHROMIUM)) {
-  missing = `${CHROMIUM} is missing (apt-get install -y chromium)`;
-} else {
-  try {
-    ({ chromium } = await import('playwright-core'));
-  } catch (e) {
-    missing = `playwright-core is not installed (cd tests/browser && npm ci): ${e.code || e.message}`;
-  }
-}
-if (missing && IN_CI) {
-  process.stderr.write(`\nFAILED: browser test cannot run: ${missing} (CI=true, so this is an error)\n\n`);
-  process.exitCode = 1;
-} else if (missing) {
-  process.stderr.write(`\n*** SKIPPED: browser tests not run: ${missing} ***\n\n`);
-}
-// Browser tests: skipped (loudly, above) outside CI, failing in CI.
-const browserTest = (name, fn) => test(name, missing && !IN_CI ? { skip: missing } : {},
-  missing ? () => assert.fail(`cannot run: ${missing}`) : fn);
+// Chromium and playwright-core: checked by harness.mjs (a loud SKIPPED
+// outside CI, a failure under CI=true).
 
 // ---- bounded time and cleanup ----------------------------------------------
 
@@ -80,11 +58,7 @@ function killAll() {
   }
   servers.clear();
 }
-process.on('exit', () => {
-  killAll();
-  // Repeat the skip at the very end, where nobody can miss it.
-  if (missing && !IN_CI) process.stderr.write(`\n*** SKIPPED: browser tests not run: ${missing} ***\n`);
-});
+process.on('exit', killAll);
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => { killAll(); process.exit(130); });
 
 const watchdog = setTimeout(() => {
@@ -238,7 +212,7 @@ function assertMonotonic(points, what) {
 }
 
 browserTest('live page in Chromium', async (t) => {
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 15_000 });
+  browser = await launch();
   let server = await startServer('127.0.0.1:0');
   const origin = `http://127.0.0.1:${server.port}`;
 
