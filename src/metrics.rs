@@ -59,7 +59,9 @@ pub struct Metrics {
     feed_lines_rejected: AtomicU64,
     feed_up: AtomicU64,
     feed_reconnects: AtomicU64,
-    /// Cumulative counts per bucket of [`LAG_BUCKETS`], then `+Inf`.
+    /// Writes per bucket of [`LAG_BUCKETS`] (each counted once, in the
+    /// first bucket that holds it; the exposition adds them up), then
+    /// those beyond the last.
     lag_buckets: [AtomicU64; LAG_BUCKETS.len() + 1],
     lag_sum_nanos: AtomicU64,
     start_time_seconds: AtomicU64,
@@ -114,10 +116,8 @@ impl Metrics {
     pub fn delivered_after(&self, lag: Duration) {
         let secs = lag.as_secs_f64();
         let first = LAG_BUCKETS.partition_point(|bound| *bound < secs);
-        // Cumulative buckets: one increment per bucket at or above `secs`.
-        for bucket in &self.lag_buckets[first..] {
-            bucket.fetch_add(1, Ordering::Relaxed);
-        }
+        // One increment on the hot path; the exposition makes them cumulative.
+        self.lag_buckets[first].fetch_add(1, Ordering::Relaxed);
         self.lag_sum_nanos
             .fetch_add(lag.as_nanos() as u64, Ordering::Relaxed);
     }
@@ -200,16 +200,17 @@ impl Metrics {
             .iter()
             .map(|b| b.to_string())
             .chain(["+Inf".into()]);
-        let mut lag = labelled("le", &mut bounds.zip(&self.lag_buckets));
-        for (suffix, _) in &mut lag {
-            suffix.insert_str(0, "_bucket");
-        }
+        let mut total = 0;
+        let mut lag: Vec<(String, String)> = bounds
+            .zip(&self.lag_buckets)
+            .map(|(le, n)| {
+                total += get(n);
+                (format!("_bucket{{le=\"{le}\"}}"), total.to_string())
+            })
+            .collect();
         let sum = get(&self.lag_sum_nanos) as f64 / 1e9;
         lag.push(("_sum".into(), sum.to_string()));
-        lag.push((
-            "_count".into(),
-            get(&self.lag_buckets[LAG_BUCKETS.len()]).to_string(),
-        ));
+        lag.push(("_count".into(), total.to_string()));
         family(
             "tickstream_delivery_lag_seconds",
             "histogram",
