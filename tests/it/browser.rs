@@ -4,12 +4,19 @@
 //! SKIPPED, or fails under `CI=true`.
 
 use std::process::Command;
+use std::sync::Mutex;
 
 use crate::nginx::skip_or_fail;
+
+/// One Chromium at a time: the scripts wait for what a person would see
+/// within seconds, and several browsers at once beside the fault tests
+/// starve each other on two cores.
+static ONE_BROWSER: Mutex<()> = Mutex::new(());
 
 /// Runs `tests/browser/<script>` with node, with `TICKSTREAM_BIN` and these
 /// variables set; panics if it fails.
 pub fn run_browser_script(script: &str, env: &[(&str, String)]) {
+    let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
     let root = env!("CARGO_MANIFEST_DIR");
     let status = Command::new("node")
         .arg(format!("{root}/tests/browser/{script}"))
