@@ -4,14 +4,15 @@
 //! one small-stack thread per connection. A failed `accept` or spawn (out of
 //! file descriptors, threads or memory) is logged, backed off and survived.
 
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::io;
+use std::net::TcpListener;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use crate::http::{Reject, Response, Status};
+use crate::http::Reject;
+use crate::server::reply::answer_busy;
 use crate::server::{connection, Shared};
 
 /// Stack of a connection thread. The deepest path touches 12 KiB of it;
@@ -80,23 +81,4 @@ fn is_per_connection(e: &io::Error) -> bool {
             | io::ErrorKind::ConnectionReset
             | io::ErrorKind::Interrupted
     )
-}
-
-/// The 503 for a connection past a gate, written by the accept loop without
-/// blocking: a new socket's send buffer is empty.
-fn answer_busy(stream: TcpStream, shared: &Shared, message: &str) {
-    let response =
-        Response::error(Status::ServiceUnavailable, message).with_header("Retry-After", "1");
-    shared.metrics.rejected(response.status);
-    let _ = stream.set_nonblocking(true);
-    let _ = (&stream).write(&response.to_bytes(false, SystemTime::now()));
-    // Read what already arrived, so closing sends a FIN rather than a reset
-    // that could destroy the answer before the client reads it.
-    let mut scratch = [0u8; 1024];
-    for _ in 0..16 {
-        if !matches!((&stream).read(&mut scratch), Ok(n) if n > 0) {
-            break;
-        }
-    }
-    let _ = stream.shutdown(Shutdown::Write);
 }

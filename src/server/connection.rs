@@ -3,24 +3,19 @@
 //! the connect), route it, then either write a complete answer and close,
 //! or hand the socket to [`crate::server::stream`].
 
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::time::{Duration, Instant, SystemTime};
+use std::io::{self, Read};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Instant;
 
 use crate::http::{self, Method, Parsed, Reject, Request, Response, Status};
 use crate::server::gate::Pass;
+use crate::server::reply::{respond, timed_out};
 use crate::server::routes::{self, Route};
 use crate::server::{stream, Shared};
 
 /// First size of the buffer a head is read into; it grows to
 /// [`http::MAX_HEAD_BYTES`] only for large heads.
 const HEAD_BUFFER_START_BYTES: usize = 1024;
-/// After an answer, how long and how much of the rest of the request is
-/// read and dropped before closing, so the answer is not lost to a TCP
-/// reset (RFC 9112 §9.6).
-const LINGER_TIME: Duration = Duration::from_secs(1);
-const LINGER_BYTES: usize = 64 * 1024;
-
 /// A connection thread: read the head, then answer it. `pending` is the
 /// place among the connections still sending heads, given back once the
 /// head is read.
@@ -39,15 +34,6 @@ pub fn handle(
         Ok(None) => {} // The client left before finishing its head.
         Err(reject) => respond(&stream, reject.response(), false, shared),
     }
-}
-
-/// The error a socket read or write gives when its timeout
-/// (`SO_RCVTIMEO` / `SO_SNDTIMEO`) runs out.
-pub fn timed_out(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
 }
 
 /// Reads until the head is complete, a limit is passed, the deadline
@@ -104,47 +90,4 @@ fn answer(stream: TcpStream, peer: SocketAddr, request: &Request, shared: &Share
         ),
     };
     respond(&stream, response, head_only, shared)
-}
-
-/// The bytes of a response's head (and body, unless `head_only`), with the
-/// CORS header every answer carries: the one place it is added.
-pub fn to_bytes(mut response: Response, head_only: bool, shared: &Shared) -> Vec<u8> {
-    if let Some(origin) = &shared.config.cors_origin {
-        response = response.with_header("Access-Control-Allow-Origin", origin.clone());
-    }
-    response.to_bytes(head_only, SystemTime::now())
-}
-
-/// Writes a complete response (counting error answers) and closes.
-pub fn respond(stream: &TcpStream, response: Response, head_only: bool, shared: &Shared) {
-    if response.status.is_error() {
-        shared.metrics.rejected(response.status);
-    }
-    let _ = stream.set_write_timeout(Some(shared.config.write_timeout));
-    let mut writer = stream;
-    let _ = writer.write_all(&to_bytes(response, head_only, shared));
-    linger_close(stream);
-}
-
-/// Half-closes, then reads and drops what the client still sends, for a
-/// bounded time, so that closing does not reset the connection before the
-/// client has read the answer.
-pub fn linger_close(stream: &TcpStream) {
-    let _ = stream.shutdown(Shutdown::Write);
-    let until = Instant::now() + LINGER_TIME;
-    let mut drained = 0;
-    let mut scratch = [0u8; 512];
-    let mut reader = stream;
-    while drained < LINGER_BYTES {
-        let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
-            break;
-        }
-        match reader.read(&mut scratch) {
-            Ok(0) => break,
-            Ok(n) => drained += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => break,
-        }
-    }
 }

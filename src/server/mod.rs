@@ -5,12 +5,15 @@
 //! - [`connection`]: one connection's life: read the head (bounded in bytes
 //!   and time), route it, answer it or hand it to the stream;
 //! - [`routes`]: pure routing, a request to a [`routes::Route`], no socket;
+//! - [`reply`]: a complete answer written (with CORS) and the connection
+//!   closed, for every other room;
 //! - [`stream`]: writing one client's event stream;
 //! - [`gate`]: the admission counter behind every limit.
 
 pub mod accept;
 pub mod connection;
 pub mod gate;
+pub mod reply;
 pub mod routes;
 pub mod stream;
 

@@ -7,7 +7,8 @@ use std::time::Duration;
 use crate::config::{parse_duration, Config, FeedKind, MAX_SYMBOLS};
 use crate::http::{self, Method, Request, Response, Status, ALLOW};
 use crate::hub::{Filter, Selection, Wants};
-use crate::sse::{Dialect, EventId};
+use crate::id::EventId;
+use crate::sse::Dialect;
 use crate::symbol::Symbol;
 
 /// Shortest and longest `?throttle=`.

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::http::{Request, Response, Version};
 use crate::hub::{EventRun, Next, Subscription};
 use crate::metrics::{DisconnectReason, Metrics};
-use crate::server::connection::{linger_close, respond, timed_out, to_bytes};
+use crate::server::reply::{linger_close, respond, timed_out, to_bytes};
 use crate::server::routes::{too_many_clients, StreamParams};
 use crate::server::Shared;
 use crate::sse;
