@@ -13,8 +13,8 @@ use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use crate::id::IdForm;
 use crate::redis::RedisUrl;
-use crate::sse::IdForm;
 use crate::symbol::Symbol;
 
 /// Which source of prices feeds the hub.

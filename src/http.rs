@@ -18,6 +18,8 @@
 use std::fmt::{self, Write as _};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::percent::percent_decode;
+
 /// Longest request line accepted (without its CRLF), in bytes.
 pub const MAX_REQUEST_LINE_BYTES: usize = 2 * 1024;
 /// Longest request head accepted (request line, fields and the empty line).
@@ -468,29 +470,6 @@ fn check_query(query: &str) -> Result<(), Reject> {
     Ok(())
 }
 
-/// Decodes `%XX` escapes (`+` stays `+`: this is a URI, not a form).
-/// `None` for a bad escape or a result that is not UTF-8.
-pub fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
-            if !hex.iter().all(u8::is_ascii_hexdigit) {
-                return None;
-            }
-            let hex = std::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 /// The `key=value` pairs of a query string, each percent-decoded (`None`
 /// where the decoding fails). A pair without `=` has an empty value.
 pub fn query_pairs(query: &str) -> impl Iterator<Item = (Option<String>, Option<String>)> + '_ {
@@ -896,9 +875,6 @@ mod tests {
                 (s("lastEventId"), s("5"))
             ]
         );
-        assert_eq!(percent_decode("a+b%20c"), s("a+b c"));
-        assert_eq!(percent_decode("%4"), None);
-        assert_eq!(percent_decode("%+1"), None);
     }
 
     #[test]

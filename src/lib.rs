@@ -6,7 +6,7 @@
 //! connection.
 
 /// Logs one line on stderr without ever blocking or panicking (see
-/// [`log`]): `log!("tickstream: {x}")`.
+/// [`mod@log`]): `log!("tickstream: {x}")`.
 #[macro_export]
 macro_rules! log {
     ($($arg:tt)*) => {
@@ -18,11 +18,12 @@ pub mod config;
 pub mod feed;
 pub mod http;
 pub mod hub;
+pub mod id;
 pub mod log;
 pub mod metrics;
+pub mod percent;
 pub mod publish;
 pub mod redis;
-pub mod resp;
 pub mod server;
 pub mod sse;
 pub mod stop;

@@ -2,7 +2,7 @@
 //!
 //! A stderr that nobody reads fills up, and a write to it then blocks. The
 //! feed thread, the accept loop and the connection threads therefore only
-//! hand their lines to a bounded queue ([`line`], behind the `log!` macro);
+//! hand their lines to a bounded queue ([`line()`], behind the `log!` macro);
 //! lines that do not fit are counted and reported once stderr drains. Only
 //! the lines written just before the process exits go out directly
 //! ([`write_now`]).

@@ -17,12 +17,10 @@ use std::thread;
 use std::time::Instant;
 
 use crate::config::{Config, FeedKind};
-use crate::feed::redis::{Backoff, REDIS_TIMEOUT};
 use crate::feed::sim::{self, RandomWalk};
 use crate::feed::{now_ms, stdin::Lines};
 use crate::hub::Price;
-use crate::metrics::Metrics;
-use crate::redis::{Connection, RedisError};
+use crate::redis::{Backoff, Connection, RedisError, REDIS_TIMEOUT};
 use crate::sys::StopSignals;
 
 /// Runs the publisher until the end of its input or a stop signal.
@@ -57,11 +55,11 @@ pub fn run(config: &Config, signals: StopSignals) -> ExitCode {
     );
     match config.feed {
         FeedKind::Stdin => {
-            let metrics = Metrics::default();
             let mut lines = Lines::new(io::stdin().lock(), "stdin");
             let mut written = 0u64;
-            while let Some(line) = lines.next_line(&metrics) {
-                if let Some(price) = line {
+            while let Some(line) = lines.next_line() {
+                // A bad line was logged by `Lines`; a publisher has no metrics.
+                if let Ok(Some(price)) = line {
                     // Back-pressure: the next line waits until this one is in.
                     while out.try_write(std::slice::from_ref(&price)).is_err() {
                         thread::sleep(out.retry_at.saturating_duration_since(Instant::now()));

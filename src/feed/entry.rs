@@ -1,17 +1,15 @@
-//! The rule for a price that comes from outside (a stdin line's fields):
-//! a valid [`Symbol`], a plain positive decimal price written as given less
-//! its leading zeros, and an optional timestamp in whole milliseconds.
+//! The rule for a price that comes from outside (a stdin line's fields, a
+//! stream entry's values): a valid [`Symbol`], a plain positive decimal
+//! price written as given less its leading zeros, and an optional timestamp
+//! in whole milliseconds. How the values are found (a line's fields, an
+//! entry's named fields) is the caller's business, and so is counting.
 
 use crate::hub::Price;
 use crate::symbol::Symbol;
 
-/// Why an entry was skipped.
+/// Which value of an entry breaks the rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntryError {
-    /// Longer than the stdin feed's line limit.
-    TooLong,
-    /// Not two or three fields.
-    Fields,
     /// The symbol breaks the symbol rule.
     Symbol,
     /// The price is not a plain positive decimal number.
@@ -23,12 +21,6 @@ pub enum EntryError {
 impl std::fmt::Display for EntryError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            EntryError::TooLong => write!(
-                f,
-                "longer than {} bytes",
-                crate::feed::stdin::MAX_LINE_BYTES
-            ),
-            EntryError::Fields => f.write_str("expected SYMBOL PRICE [TS_MS]"),
             EntryError::Symbol => write!(
                 f,
                 "symbol must be 1 to {} of A-Z 0-9 . _ -",
@@ -46,17 +38,18 @@ impl std::fmt::Display for EntryError {
 
 impl std::error::Error for EntryError {}
 
-/// Checks one entry's fields; `now_ms` stamps it when it has no timestamp.
+/// Checks one entry's values; `default_ts_ms` stamps it when it has no
+/// timestamp.
 pub fn parse_entry(
     symbol: &[u8],
     price: &[u8],
     ts: Option<&[u8]>,
-    now_ms: impl FnOnce() -> u64,
+    default_ts_ms: impl FnOnce() -> u64,
 ) -> Result<Price, EntryError> {
     let symbol = Symbol::parse(symbol).map_err(|_| EntryError::Symbol)?;
     let price = normalize_price(price).ok_or(EntryError::Price)?;
     let ts_ms = match ts {
-        None => now_ms(),
+        None => default_ts_ms(),
         Some(ts) if !ts.is_empty() && ts.iter().all(u8::is_ascii_digit) => std::str::from_utf8(ts)
             .ok()
             .and_then(|t| t.parse().ok())

@@ -1,5 +1,5 @@
 //! The redis feed: the entries of one Redis stream, read on the feed thread
-//! over [`crate::redis::Connection`], become events named by their entry
+//! over a [`crate::redis::Connection`], become events named by their entry
 //! ids, so every replica on the stream names every event alike.
 //!
 //! At start it loads the newest `--history` entries (history and snapshot),
@@ -19,53 +19,16 @@ use std::time::Duration;
 use crate::feed::entry::{parse_entry, EntryError};
 use crate::feed::now_ms;
 use crate::hub::{Hub, Price};
+use crate::id::EventId;
 use crate::metrics::Metrics;
-use crate::redis::{Connection, Entry, RedisError, RedisUrl};
-use crate::resp::RespError;
-use crate::sse::EventId;
+use crate::redis::resp::RespError;
+use crate::redis::{Backoff, Connection, Entry, RedisError, RedisUrl, REDIS_TIMEOUT};
 
-/// Wait for connecting, and for each reply but `XREAD`'s block.
-pub const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long one `XREAD` blocks in Redis waiting for an entry.
 const XREAD_BLOCK: Duration = Duration::from_secs(2);
 /// Entries asked for per read (a page of `XRANGE` or `XREVRANGE`, or one
 /// `XREAD`): about 100 KiB of reply.
 const PAGE_ENTRIES: usize = 1000;
-
-/// A jittered exponential back-off: 100 ms doubling to 5 s, each wait
-/// drawn between half and all of the current step, so replicas that lost
-/// Redis together do not come back in step.
-pub struct Backoff(Duration);
-
-impl Backoff {
-    /// The first step.
-    pub const FIRST: Duration = Duration::from_millis(100);
-    /// The longest step.
-    pub const MOST: Duration = Duration::from_secs(5);
-
-    /// A back-off at its first step.
-    pub fn new() -> Backoff {
-        Backoff(Backoff::FIRST)
-    }
-
-    /// The next wait; the step after it doubles.
-    pub fn next_wait(&mut self) -> Duration {
-        let wait = self.0.mul_f64(0.5 + fastrand::f64() / 2.0);
-        self.0 = (self.0 * 2).min(Backoff::MOST);
-        wait
-    }
-
-    /// Back to the first step (after a success).
-    pub fn reset(&mut self) {
-        self.0 = Backoff::FIRST;
-    }
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff::new()
-    }
-}
 
 /// What the feed remembers across connections.
 struct Reader<'a> {
@@ -212,19 +175,36 @@ fn next_id(id: EventId) -> Option<EventId> {
     }
 }
 
+/// Why a stream entry was skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadEntry {
+    /// It has no field of this name.
+    Missing(&'static str),
+    /// A value breaks the entry rule.
+    Value(EntryError),
+}
+
+impl std::fmt::Display for BadEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BadEntry::Missing(name) => write!(f, "no {name} field"),
+            BadEntry::Value(e) => e.fmt(f),
+        }
+    }
+}
+
 /// The price an entry holds: fields `symbol`, `price` and optionally `ts`,
 /// under the same rules as a stdin line; other fields are ignored.
-pub fn price_of(fields: &[(Vec<u8>, Vec<u8>)]) -> Result<Price, EntryError> {
+pub fn price_of(fields: &[(Vec<u8>, Vec<u8>)]) -> Result<Price, BadEntry> {
     let field = |name: &[u8]| {
         fields
             .iter()
             .find(|(f, _)| f == name)
             .map(|(_, v)| v.as_slice())
     };
-    let (Some(symbol), Some(price)) = (field(b"symbol"), field(b"price")) else {
-        return Err(EntryError::Fields);
-    };
-    parse_entry(symbol, price, field(b"ts"), now_ms)
+    let symbol = field(b"symbol").ok_or(BadEntry::Missing("symbol"))?;
+    let price = field(b"price").ok_or(BadEntry::Missing("price"))?;
+    parse_entry(symbol, price, field(b"ts"), now_ms).map_err(BadEntry::Value)
 }
 
 #[cfg(test)]
@@ -250,33 +230,25 @@ mod tests {
             (ok.symbol.as_str(), ok.price.as_str(), ok.ts_ms),
             ("BTC", "7.5", 9)
         );
-        let cases: &[(&[(&str, &str)], EntryError)] = &[
-            (&[("symbol", "BTC")], EntryError::Fields),
-            (&[("price", "1")], EntryError::Fields),
-            (&[("symbol", "B C"), ("price", "1")], EntryError::Symbol),
-            (&[("symbol", "BTC"), ("price", "-1")], EntryError::Price),
+        let value = BadEntry::Value;
+        let cases: &[(&[(&str, &str)], BadEntry)] = &[
+            (&[("symbol", "BTC")], BadEntry::Missing("price")),
+            (&[("price", "1")], BadEntry::Missing("symbol")),
+            (
+                &[("symbol", "B C"), ("price", "1")],
+                value(EntryError::Symbol),
+            ),
+            (
+                &[("symbol", "BTC"), ("price", "-1")],
+                value(EntryError::Price),
+            ),
             (
                 &[("symbol", "BTC"), ("price", "1"), ("ts", "soon")],
-                EntryError::Timestamp,
+                value(EntryError::Timestamp),
             ),
         ];
         for (pairs, error) in cases {
             assert_eq!(price_of(&fields(pairs)), Err(*error), "{pairs:?}");
         }
-    }
-
-    #[test]
-    fn backoff_doubles_to_its_ceiling_with_jitter() {
-        let mut backoff = Backoff::new();
-        let waits: Vec<Duration> = (0..10).map(|_| backoff.next_wait()).collect();
-        for (n, wait) in waits.iter().enumerate() {
-            let step = (Backoff::FIRST * 2u32.pow(n as u32)).min(Backoff::MOST);
-            assert!(
-                *wait >= step / 2 && *wait <= step,
-                "{n}: {wait:?} of {step:?}"
-            );
-        }
-        backoff.reset();
-        assert!(backoff.next_wait() <= Backoff::FIRST);
     }
 }

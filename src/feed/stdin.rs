@@ -6,6 +6,8 @@
 
 use std::io::{self, BufRead, BufReader, Read};
 
+use std::fmt;
+
 use crate::feed::entry::{parse_entry, EntryError};
 use crate::feed::now_ms;
 use crate::hub::{Hub, Price};
@@ -16,10 +18,33 @@ pub const MAX_LINE_BYTES: usize = 4 * 1024;
 /// Most lines published as one tick when they arrive together.
 const MAX_EVENTS_PER_TICK: usize = 256;
 
+/// Why a line was skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineError {
+    /// Longer than [`MAX_LINE_BYTES`].
+    TooLong,
+    /// Not two or three fields.
+    Fields,
+    /// A field breaks the entry rule.
+    Value(EntryError),
+}
+
+impl fmt::Display for LineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LineError::TooLong => write!(f, "longer than {MAX_LINE_BYTES} bytes"),
+            LineError::Fields => f.write_str("expected SYMBOL PRICE [TS_MS]"),
+            LineError::Value(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for LineError {}
+
 /// Parses one line (without its `\n`) by the entry rule: `Ok(None)` for a
 /// blank line. Fields are separated by runs of spaces or tabs; a trailing
 /// CR is dropped.
-pub fn parse_line(line: &[u8], now_ms: impl FnOnce() -> u64) -> Result<Option<Price>, EntryError> {
+pub fn parse_line(line: &[u8], now_ms: impl FnOnce() -> u64) -> Result<Option<Price>, LineError> {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let mut fields = line
         .split(|b| *b == b' ' || *b == b'\t')
@@ -28,9 +53,11 @@ pub fn parse_line(line: &[u8], now_ms: impl FnOnce() -> u64) -> Result<Option<Pr
         return Ok(None);
     };
     let (Some(price), ts, None) = (fields.next(), fields.next(), fields.next()) else {
-        return Err(EntryError::Fields);
+        return Err(LineError::Fields);
     };
-    parse_entry(symbol, price, ts, now_ms).map(Some)
+    parse_entry(symbol, price, ts, now_ms)
+        .map(Some)
+        .map_err(LineError::Value)
 }
 
 /// One read of [`read_line_bounded`].
@@ -98,9 +125,9 @@ fn read_line_bounded(
     }
 }
 
-/// The valid prices of an input of lines, in order: bad lines are warned
-/// about (with their number, naming `what` the input is) and counted, blank
-/// lines skipped.
+/// The lines of an input, parsed, in order: a bad line is warned about
+/// (with its number, naming `what` the input is) and handed to the caller
+/// to count.
 pub struct Lines<R> {
     reader: BufReader<R>,
     line: Vec<u8>,
@@ -119,9 +146,10 @@ impl<R: Read> Lines<R> {
         }
     }
 
-    /// The next line: `Some(None)` for a blank or skipped one, `None` at
-    /// the end of the input (or a read error, logged as its end).
-    pub fn next_line(&mut self, metrics: &Metrics) -> Option<Option<Price>> {
+    /// The next line: `Some(Ok(None))` for a blank one, `Some(Err(_))` for
+    /// a skipped one (already logged), `None` at the end of the input (or a
+    /// read error, logged as its end).
+    pub fn next_line(&mut self) -> Option<Result<Option<Price>, LineError>> {
         let read = read_line_bounded(&mut self.reader, &mut self.line, MAX_LINE_BYTES)
             .unwrap_or_else(|e| {
                 crate::log!(
@@ -133,18 +161,17 @@ impl<R: Read> Lines<R> {
         self.number += 1;
         let parsed = match read {
             LineRead::Eof => return None,
-            LineRead::TooLong => Err(EntryError::TooLong),
+            LineRead::TooLong => Err(LineError::TooLong),
             LineRead::Line => parse_line(&self.line, now_ms),
         };
-        let skipped = |e: EntryError| {
-            metrics.feed_line_rejected();
+        if let Err(e) = &parsed {
             crate::log!(
                 "tickstream: {} line {} skipped: {e}",
                 self.what,
                 self.number
             );
-        };
-        Some(parsed.map_err(skipped).ok().flatten())
+        }
+        Some(parsed)
     }
 
     /// True if a whole line is already buffered, so the next read will not
@@ -166,8 +193,11 @@ impl<R: Read> Lines<R> {
 pub fn run(input: impl Read, hub: &Hub, metrics: &Metrics) {
     let mut lines = Lines::new(input, "stdin");
     let mut batch: Vec<Price> = Vec::new();
-    while let Some(line) = lines.next_line(metrics) {
-        batch.extend(line);
+    while let Some(line) = lines.next_line() {
+        match line {
+            Ok(price) => batch.extend(price),
+            Err(_) => metrics.feed_line_rejected(),
+        }
         // Publish before a read that may block.
         if !lines.has_whole_line() || batch.len() >= MAX_EVENTS_PER_TICK {
             metrics.published(hub.publish(&batch));
@@ -195,7 +225,7 @@ mod tests {
                 ts_ms: ts.unwrap_or(42),
             }))
         };
-        type Case<'a> = (&'a [u8], Result<Option<Price>, EntryError>);
+        type Case<'a> = (&'a [u8], Result<Option<Price>, LineError>);
         let cases: Vec<Case> = vec![
             (b"BTC 64123.17", ok("BTC", "64123.17", None)),
             (
@@ -208,25 +238,31 @@ mod tests {
             (b"A.B_C-D 1 0", ok("A.B_C-D", "1", Some(0))),
             (b"", Ok(None)),
             (b" \t \r", Ok(None)),
-            (b"BTC", Err(EntryError::Fields)),
-            (b"BTC 1 2 3", Err(EntryError::Fields)),
-            (b"B/TC 1", Err(EntryError::Symbol)),
-            (b"ABCDEFGHIJKLMNOPQ 1", Err(EntryError::Symbol)),
-            (b"\xff\xfe 1", Err(EntryError::Symbol)),
-            (b"BTC 0", Err(EntryError::Price)),
-            (b"BTC 0.000", Err(EntryError::Price)),
-            (b"BTC -1", Err(EntryError::Price)),
-            (b"BTC +1", Err(EntryError::Price)),
-            (b"BTC 1e5", Err(EntryError::Price)),
-            (b"BTC NaN", Err(EntryError::Price)),
-            (b"BTC inf", Err(EntryError::Price)),
-            (b"BTC .5", Err(EntryError::Price)),
-            (b"BTC 5.", Err(EntryError::Price)),
-            (b"BTC 1.2.3", Err(EntryError::Price)),
-            (b"BTC 1 -5", Err(EntryError::Timestamp)),
-            (b"BTC 1 99999999999999999999999", Err(EntryError::Timestamp)),
-            (b"BTC 1 12.5", Err(EntryError::Timestamp)),
-            (b"BTC 1\r\r", Err(EntryError::Price)),
+            (b"BTC", Err(LineError::Fields)),
+            (b"BTC 1 2 3", Err(LineError::Fields)),
+            (b"B/TC 1", Err(LineError::Value(EntryError::Symbol))),
+            (
+                b"ABCDEFGHIJKLMNOPQ 1",
+                Err(LineError::Value(EntryError::Symbol)),
+            ),
+            (b"\xff\xfe 1", Err(LineError::Value(EntryError::Symbol))),
+            (b"BTC 0", Err(LineError::Value(EntryError::Price))),
+            (b"BTC 0.000", Err(LineError::Value(EntryError::Price))),
+            (b"BTC -1", Err(LineError::Value(EntryError::Price))),
+            (b"BTC +1", Err(LineError::Value(EntryError::Price))),
+            (b"BTC 1e5", Err(LineError::Value(EntryError::Price))),
+            (b"BTC NaN", Err(LineError::Value(EntryError::Price))),
+            (b"BTC inf", Err(LineError::Value(EntryError::Price))),
+            (b"BTC .5", Err(LineError::Value(EntryError::Price))),
+            (b"BTC 5.", Err(LineError::Value(EntryError::Price))),
+            (b"BTC 1.2.3", Err(LineError::Value(EntryError::Price))),
+            (b"BTC 1 -5", Err(LineError::Value(EntryError::Timestamp))),
+            (
+                b"BTC 1 99999999999999999999999",
+                Err(LineError::Value(EntryError::Timestamp)),
+            ),
+            (b"BTC 1 12.5", Err(LineError::Value(EntryError::Timestamp))),
+            (b"BTC 1\r\r", Err(LineError::Value(EntryError::Price))),
         ];
         for (line, expected) in cases {
             assert_eq!(
@@ -237,7 +273,10 @@ mod tests {
             );
         }
         let huge = format!("BTC 1{}", "0".repeat(400));
-        assert_eq!(parse_line(huge.as_bytes(), || 42), Err(EntryError::Price));
+        assert_eq!(
+            parse_line(huge.as_bytes(), || 42),
+            Err(LineError::Value(EntryError::Price))
+        );
     }
 
     #[test]
@@ -280,7 +319,7 @@ mod tests {
 
     #[test]
     fn stdin_feed_publishes_valid_lines_and_counts_the_rest() {
-        let hub = Hub::new(crate::sse::IdForm::Counter, 1, 100, 64);
+        let hub = Hub::new(crate::id::IdForm::Counter, 1, 100, 64);
         let metrics = Metrics::new(0);
         let mut input = b"BTC 1 5\nnope\n\nETH 2 6\r\n".to_vec();
         input.extend(std::iter::repeat_n(b'9', MAX_LINE_BYTES + 1));
@@ -292,7 +331,7 @@ mod tests {
                 floor: None,
                 dialect: crate::sse::Dialect::Prices,
             },
-            last_event_id: Some(crate::sse::EventId::counter(0)),
+            last_event_id: Some(crate::id::EventId::counter(0)),
             conflated: false,
         });
         let mut out = Vec::new();

@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
-use crate::sse::{EventId, IdForm};
+use crate::id::{EventId, IdForm};
 use crate::symbol::Symbol;
 
 mod tick;
@@ -491,7 +491,8 @@ fn remember_latest(state: &mut State, run: EventRun) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sse::{Dialect, EventId};
+    use crate::id::EventId;
+    use crate::sse::Dialect;
 
     fn subscribe(hub: &Arc<Hub>, filter: Filter, last: Option<u64>) -> Subscription {
         hub.subscribe(Wants {
@@ -639,26 +640,38 @@ mod tests {
         assert!(sub.try_next().is_none());
     }
 
+    /// The publish comes only once the reader is asleep in `park_timeout`
+    /// (its thread's state in `/proc` is `S`), so the wake-up is what is
+    /// tested, not a tick that was already queued.
     #[test]
+    #[cfg(target_os = "linux")]
     fn a_publish_wakes_the_parked_subscriber() {
         let hub = Hub::new(IdForm::Counter, 1, 10, 4);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let reader_hub = Arc::clone(&hub);
         let reader = thread::spawn(move || {
             let sub = subscribe(&reader_hub, Filter::All, None);
-            ready_tx.send(()).unwrap();
-            let started = Instant::now();
-            let next = sub.next(Duration::from_secs(10));
-            (matches!(next, Next::Tick(_)), started.elapsed())
+            ready_tx
+                .send(std::fs::read_link("/proc/thread-self"))
+                .unwrap();
+            let next = sub.next(Duration::from_secs(60));
+            matches!(next, Next::Tick(_))
         });
-        ready_rx.recv().unwrap();
-        thread::sleep(Duration::from_millis(50));
+        let task = ready_rx.recv().unwrap().expect("/proc/thread-self");
+        let stat = std::path::Path::new("/proc").join(task).join("stat");
+        let asleep = || {
+            let stat = std::fs::read_to_string(&stat).unwrap_or_default();
+            // The state follows the ")" that ends the thread's name.
+            stat.rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('S'))
+        };
+        while !asleep() {
+            thread::yield_now();
+        }
         hub.publish(&[price("A", "1")]);
-        let (got_tick, waited) = reader.join().unwrap();
-        assert!(got_tick);
         assert!(
-            waited < Duration::from_secs(5),
-            "woken by the publish, not the timeout"
+            reader.join().unwrap(),
+            "woken with the tick, not after 60 s"
         );
     }
 

@@ -8,7 +8,8 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::sse::{self, Dialect, EventId};
+use crate::id::EventId;
+use crate::sse::{self, Dialect};
 use crate::symbol::Symbol;
 
 /// One price as a feed produces it, before it has an id.

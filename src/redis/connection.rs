@@ -1,6 +1,6 @@
-//! The Redis client of the `redis` feed and of `tickstream publish`: the
-//! `redis://` URL, stream entry ids, and a blocking [`Connection`] that
-//! speaks RESP2 ([`crate::resp`]) over one `TcpStream`, owned by one thread.
+//! A blocking [`Connection`] to Redis that speaks RESP2 ([`super::resp`])
+//! over one `TcpStream`, owned by one thread, and the stream commands the
+//! feed and the publisher use.
 //!
 //! Every reply is bounded in bytes (the parser's limits) and in time: it
 //! must arrive in full within the connection's timeout of its command being
@@ -17,18 +17,17 @@
 //!
 //! The commands need Redis 6.2 or later (or Valkey): `XRANGE` with an
 //! exclusive start and `AUTH user password`. The password is never
-//! printed: not by [`RedisUrl`]'s `Display` or `Debug`, nor in any error.
+//! printed in any error.
 
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::net::{Ipv6Addr, TcpStream, ToSocketAddrs};
+use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use crate::resp::{self, Parsed, Reply, RespError};
-use crate::sse::{EventId, IdForm};
+use super::resp::{self, Parsed, Reply, RespError};
+use super::url::RedisUrl;
+use crate::id::{EventId, IdForm};
 
-/// The port of a `redis://` URL without one.
-pub const DEFAULT_PORT: u16 = 6379;
 /// Bytes asked of the socket per read.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 /// Capacity the read buffer keeps between replies (a larger one is shrunk).
@@ -40,143 +39,6 @@ const MIN_WAIT: Duration = Duration::from_millis(1);
 const MAX_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
 /// Longest server message or bad entry id kept for a log line, in chars.
 const MAX_MESSAGE_CHARS: usize = 200;
-
-/// One or more ASCII digits as a number; `None` on anything else or overflow.
-fn parse_digits<T: std::str::FromStr>(text: &str) -> Option<T> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok()
-}
-
-// ---------------------------------------------------------------------- URL
-
-/// Where and how to connect: `redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]`.
-/// Neither `Display` nor `Debug` shows the password.
-#[derive(Clone, PartialEq, Eq)]
-pub struct RedisUrl {
-    /// Host name or IP address (an IPv6 address without its brackets).
-    pub host: String,
-    /// TCP port, [`DEFAULT_PORT`] if the URL has none.
-    pub port: u16,
-    /// The ACL user for `AUTH`; `None`: the default user.
-    pub username: Option<String>,
-    /// Private, so it can only be read here, to send `AUTH`.
-    password: Option<String>,
-    /// The database to `SELECT`, 0 if the URL has none.
-    pub db: u32,
-}
-
-impl RedisUrl {
-    /// Parses a URL; the error is a one-line reason that never repeats the
-    /// input (which may hold a password). USER and PASSWORD may be
-    /// percent-encoded; a PASSWORD may also hold `@`, `/` or `:` as they are.
-    pub fn parse(url: &str) -> Result<RedisUrl, String> {
-        const FORM: &str = "expected redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]";
-        let (scheme, rest) = url.split_once("://").ok_or(FORM)?;
-        if scheme.eq_ignore_ascii_case("rediss") {
-            return Err("rediss:// (TLS) is not supported: put a TLS proxy in front".into());
-        }
-        if !scheme.eq_ignore_ascii_case("redis") {
-            return Err(FORM.into());
-        }
-        // HOST, PORT and DB cannot hold an `@`: the last one ends USER:PASSWORD.
-        let (userinfo, rest) = match rest.rfind('@') {
-            Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
-            None => (None, rest),
-        };
-        let (username, password) = match userinfo {
-            None => (None, None),
-            Some(userinfo) => {
-                let (user, password) = userinfo
-                    .split_once(':')
-                    .ok_or("USER without PASSWORD: write redis://USER:PASSWORD@HOST")?;
-                let decode = |text| {
-                    crate::http::percent_decode(text)
-                        .ok_or("bad %-escape in USER or PASSWORD (write % as %25)")
-                };
-                let password = decode(password)?;
-                if password.is_empty() {
-                    return Err("empty PASSWORD".into());
-                }
-                let user = decode(user)?;
-                ((!user.is_empty()).then_some(user), Some(password))
-            }
-        };
-        let (authority, db) = rest.split_once('/').unwrap_or((rest, ""));
-        let db = match db {
-            "" => 0,
-            db => parse_digits(db)
-                .ok_or_else(|| format!("DB must be a whole number up to {}", u32::MAX))?,
-        };
-        let (host, port) = match authority.strip_prefix('[') {
-            Some(literal) => {
-                let (host, port) = literal.split_once(']').ok_or("IPv6 HOST without ]")?;
-                host.parse::<Ipv6Addr>().map_err(|_| "bad IPv6 HOST")?;
-                (host, port)
-            }
-            None => authority.split_at(authority.find(':').unwrap_or(authority.len())),
-        };
-        if host.is_empty() {
-            return Err("missing HOST (an IPv6 address goes in brackets: [::1])".into());
-        }
-        if !host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b":-._".contains(&b))
-        {
-            return Err("HOST must be a name or an IP address".into());
-        }
-        let port = match port {
-            "" => DEFAULT_PORT,
-            port => port
-                .strip_prefix(':')
-                .and_then(parse_digits)
-                .filter(|&p| p != 0)
-                .ok_or_else(|| format!("PORT must be a number from 1 to {}", u16::MAX))?,
-        };
-        Ok(RedisUrl {
-            host: host.to_string(),
-            port,
-            username,
-            password,
-            db,
-        })
-    }
-}
-
-impl fmt::Display for RedisUrl {
-    /// `redis://user:***@host:port/db`: the password masked, the port always
-    /// shown, the db when not 0.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("redis://")?;
-        if self.password.is_some() {
-            write!(f, "{}:***@", self.username.as_deref().unwrap_or(""))?;
-        }
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)?;
-        } else {
-            write!(f, "{}:{}", self.host, self.port)?;
-        }
-        if self.db != 0 {
-            write!(f, "/{}", self.db)?;
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Debug for RedisUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisUrl")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "***"))
-            .field("db", &self.db)
-            .finish()
-    }
-}
-
-// ------------------------------------------------------------------- errors
 
 /// Why a command failed.
 #[derive(Debug)]
@@ -243,8 +105,6 @@ impl From<io::Error> for RedisError {
     }
 }
 
-// ------------------------------------------------------------------ entries
-
 /// One stream entry: its id and its field-value pairs, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -253,8 +113,6 @@ pub struct Entry {
     /// Its fields and values as Redis holds them (bytes, not checked).
     pub fields: Vec<(Vec<u8>, Vec<u8>)>,
 }
-
-// --------------------------------------------------------------- connection
 
 /// A connection to Redis, used by one thread. See the module doc for the
 /// timeouts and for what happens after an error.
@@ -297,7 +155,7 @@ impl Connection {
             timeout,
             usable: true,
         };
-        if let Some(password) = &url.password {
+        if let Some(password) = url.password() {
             let mut args: Vec<&[u8]> = vec![b"AUTH"];
             if let Some(user) = &url.username {
                 args.push(user.as_bytes());
@@ -630,132 +488,6 @@ mod tests {
     use std::net::TcpListener;
     use std::thread;
 
-    #[test]
-    fn urls() {
-        let url = |host: &str, port, user: Option<&str>, password: Option<&str>, db| RedisUrl {
-            host: host.into(),
-            port,
-            username: user.map(Into::into),
-            password: password.map(Into::into),
-            db,
-        };
-        let cases = [
-            (
-                "redis://127.0.0.1:6379",
-                url("127.0.0.1", 6379, None, None, 0),
-            ),
-            ("redis://localhost", url("localhost", 6379, None, None, 0)),
-            (
-                "REDIS://Redis-1.internal:7000/3",
-                url("Redis-1.internal", 7000, None, None, 3),
-            ),
-            ("redis://h/", url("h", 6379, None, None, 0)),
-            (
-                "redis://h:65535/4294967295",
-                url("h", 65535, None, None, u32::MAX),
-            ),
-            ("redis://[::1]", url("::1", 6379, None, None, 0)),
-            (
-                "redis://[2001:db8::7]:6380/1",
-                url("2001:db8::7", 6380, None, None, 1),
-            ),
-            ("redis://:pw@h", url("h", 6379, None, Some("pw"), 0)),
-            (
-                "redis://feeder:pw@h:1/2",
-                url("h", 1, Some("feeder"), Some("pw"), 2),
-            ),
-            (
-                "redis://u%40x:p%3Aw%2F%25@h",
-                url("h", 6379, Some("u@x"), Some("p:w/%"), 0),
-            ),
-            (
-                "redis://u:p@ss/w:d@[::1]:9",
-                url("::1", 9, Some("u"), Some("p@ss/w:d"), 0),
-            ),
-        ];
-        for (text, expected) in cases {
-            assert_eq!(RedisUrl::parse(text), Ok(expected), "{text}");
-        }
-        let bad = [
-            ("", "expected redis://"),
-            ("127.0.0.1:6379", "expected redis://"),
-            ("http://h", "expected redis://"),
-            ("redis:/h", "expected redis://"),
-            ("rediss://h", "TLS"),
-            ("redis://", "missing HOST"),
-            ("redis://:6379", "missing HOST"),
-            ("redis://::1", "missing HOST"),
-            ("redis://h:", "PORT"),
-            ("redis://h:0", "PORT"),
-            ("redis://h:65536", "PORT"),
-            ("redis://h:+1", "PORT"),
-            ("redis://h:6379x", "PORT"),
-            ("redis://[::1]x", "PORT"),
-            ("redis://h/x", "DB"),
-            ("redis://h/-1", "DB"),
-            ("redis://h/1/2", "DB"),
-            ("redis://h/4294967296", "DB"),
-            ("redis://h?db=1", "HOST must be"),
-            ("redis://h h", "HOST must be"),
-            ("redis://[::1", "without ]"),
-            ("redis://[zz]", "bad IPv6"),
-            ("redis://[]", "bad IPv6"),
-            ("redis://user@h", "USER without PASSWORD"),
-            ("redis://u:@h", "empty PASSWORD"),
-            ("redis://:@h", "empty PASSWORD"),
-            ("redis://u:%zz@h", "%-escape"),
-            ("redis://%ff:p@h", "%-escape"),
-        ];
-        for (text, reason) in bad {
-            let error = RedisUrl::parse(text).expect_err(text);
-            assert!(error.contains(reason), "{text}: {error}");
-            assert!(!error.contains('\n'), "{text}: {error}");
-        }
-    }
-
-    #[test]
-    fn url_display_and_debug_mask_the_password() {
-        let shown = |text: &str| {
-            let url = RedisUrl::parse(text).expect(text);
-            (url.to_string(), format!("{url:?}"))
-        };
-        assert_eq!(shown("redis://h").0, "redis://h:6379");
-        assert_eq!(shown("redis://:s3cret@h/2").0, "redis://:***@h:6379/2");
-        assert_eq!(
-            shown("redis://feeder:s3cret@[::1]:7000").0,
-            "redis://feeder:***@[::1]:7000"
-        );
-        assert_eq!(
-            shown("redis://u:s3cret@h").1,
-            r#"RedisUrl { host: "h", port: 6379, username: Some("u"), password: Some("***"), db: 0 }"#
-        );
-        let mut printed = Vec::new();
-        for text in [
-            "redis://u:s3cret@h",
-            "redis://:s3cret@h:1/1",
-            "redis://u:s3cret%21@h",
-        ] {
-            let (display, debug) = shown(text);
-            printed.extend([display, debug]);
-        }
-        for text in [
-            "redis://u:s3cret@h:99999",
-            "redis://u:s3cret@",
-            "redis://u:s3cret@h/x",
-            "redis://u:s3cret%zz@h",
-            "rediss://u:s3cret@h",
-            "redis//u:s3cret@h",
-            "redis://u:s3cret@h h",
-        ] {
-            printed.push(RedisUrl::parse(text).expect_err(text));
-        }
-        for text in printed {
-            assert!(!text.contains("s3cret"), "{text}");
-        }
-    }
-
-    // ------------------------------------------------- a scripted fake Redis
-
     /// What the fake server does once it has received the expected command.
     enum Answer {
         /// Writes these bytes at once.
@@ -1029,17 +761,20 @@ mod tests {
 
     #[test]
     fn xread_waits_its_block_time_then_other_commands_do_not() {
-        let wait = Duration::from_millis(500);
+        // A reply 1 s late: within XREAD's 3 s block plus the 100 ms
+        // timeout (3x the wait it needs), ten times PING's 100 ms timeout.
+        let (timeout, late) = (Duration::from_millis(100), Duration::from_secs(1));
         let (port, server) = fake_redis(vec![
             (
-                b"*8\r\n$5\r\nXREAD\r\n$5\r\nCOUNT\r\n$1\r\n9\r\n$5\r\nBLOCK\r\n$3\r\n500\r\n\
+                b"*8\r\n$5\r\nXREAD\r\n$5\r\nCOUNT\r\n$1\r\n9\r\n$5\r\nBLOCK\r\n$4\r\n3000\r\n\
                   $7\r\nSTREAMS\r\n$1\r\nk\r\n$3\r\n0-0\r\n",
-                Answer::Late(Duration::from_millis(700), b"*-1\r\n"),
+                Answer::Late(late, b"*-1\r\n"),
             ),
-            (PING, Answer::Late(Duration::from_millis(700), b"+PONG\r\n")),
+            (PING, Answer::Late(late, b"+PONG\r\n")),
         ]);
-        let mut redis = open("redis://127.0.0.1:PORT", port, wait).expect("open");
-        let read = redis.xread_after("k", EventId::stream(0, 0), wait, 9);
+        let mut redis = open("redis://127.0.0.1:PORT", port, timeout).expect("open");
+        let block = Duration::from_secs(3);
+        let read = redis.xread_after("k", EventId::stream(0, 0), block, 9);
         assert!(read.expect("within block + timeout").is_empty());
         assert!(redis.ping().expect_err("late").is_timeout());
         drop(redis);

@@ -13,8 +13,9 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use fastrand::Rng;
-use tickstream::feed::entry::EntryError as LineError;
+use tickstream::feed::entry::EntryError;
 use tickstream::feed::stdin;
+use tickstream::feed::stdin::LineError;
 
 /// What a stdin line holds, as the grammar below names it.
 #[derive(Debug, PartialEq)]
@@ -655,19 +656,21 @@ pub(crate) fn expected_line(line: &[u8]) -> Result<Option<FeedLine>, LineError> 
             .iter()
             .all(|&b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
     if !symbol_ok {
-        return Err(LineError::Symbol);
+        return Err(LineError::Value(EntryError::Symbol));
     }
     // DIGITS [ "." DIGITS ]
-    let text = std::str::from_utf8(price).map_err(|_| LineError::Price)?;
+    let text = std::str::from_utf8(price).map_err(|_| LineError::Value(EntryError::Price))?;
     let (int, frac) = text.split_once('.').unwrap_or((text, "0"));
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     if !digits(int) || !digits(frac) || (text.ends_with('.')) {
-        return Err(LineError::Price);
+        return Err(LineError::Value(EntryError::Price));
     }
     // Greater than zero and finite as the double a JSON reader makes of it.
-    let value: f64 = text.parse().map_err(|_| LineError::Price)?;
+    let value: f64 = text
+        .parse()
+        .map_err(|_| LineError::Value(EntryError::Price))?;
     if !(value > 0.0 && value.is_finite()) {
-        return Err(LineError::Price);
+        return Err(LineError::Value(EntryError::Price));
     }
     let trimmed = text.trim_start_matches('0');
     let price = if trimmed.is_empty() || trimmed.starts_with('.') {
@@ -682,7 +685,7 @@ pub(crate) fn expected_line(line: &[u8]) -> Result<Option<FeedLine>, LineError> 
                 .ok()
                 .filter(|t| t.bytes().all(|b| b.is_ascii_digit()))
                 .and_then(|t| t.parse::<u64>().ok())
-                .ok_or(LineError::Timestamp)?,
+                .ok_or(LineError::Value(EntryError::Timestamp))?,
         ),
     };
     Ok(Some(FeedLine {

@@ -1,0 +1,40 @@
+//! Percent-decoding (RFC 3986 §2.1), for request targets and the user
+//! info of `redis://` URLs.
+
+/// Decodes `%XX` escapes (`+` stays `+`: this is a URI, not a form).
+/// `None` for a bad escape or a result that is not UTF-8.
+pub fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            let hex = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes() {
+        let s = |v: &str| Some(v.to_string());
+        assert_eq!(percent_decode("a+b%20c"), s("a+b c"));
+        assert_eq!(percent_decode("%41%e2%82%ac"), s("A€"));
+        assert_eq!(percent_decode("%4"), None);
+        assert_eq!(percent_decode("%+1"), None);
+        assert_eq!(percent_decode("%ff"), None);
+    }
+}
