@@ -1,6 +1,6 @@
-# bench/lib.sh: helpers sourced by bench/run.sh and bench/issues.sh (not run
-# by itself). A throwaway redis-server on a free loopback port, and CPU time
-# of a process from /proc.
+# bench/lib.sh: helpers sourced by bench/run.sh and scripts/fleet.sh (not
+# run by itself). A throwaway redis-server on a free loopback port, and CPU
+# time of a process from /proc.
 #
 #   redis_start DIR   starts redis-server with DIR as its working directory,
 #                     no persistence (no RDB saves, no AOF), bound to

@@ -12,7 +12,9 @@
 # `SYMBOL PRICE [TS_MS]` lines into the server's stdin and the server runs
 # with `--feed stdin` (tickstream and peer only); CMD is stopped with the
 # server. --bin PATH runs that server binary instead of the default one
-# (e.g. an older tickstream build, /work/baseline/tickstream-fa2c8e6).
+# (e.g. an older tickstream build from a worktree of its commit:
+# git worktree add /tmp/tickstream-OLD COMMIT && cargo build --release
+# --manifest-path /tmp/tickstream-OLD/Cargo.toml).
 #
 # --redis (tickstream only): a throwaway redis-server on a free loopback
 # port (its own temp dir, no persistence), `tickstream publish --redis URL
@@ -42,7 +44,7 @@
 #   bench/run.sh peer --feed-cmd 'target/release/tickstream-bench feed --rate 1500' \
 #       -- --clients 1000 --duration 30s
 #   bench/run.sh tickstream --redis -- --clients 1000 --duration 30s --json
-#   bench/run.sh tickstream --bin /work/baseline/tickstream-fa2c8e6 -- --clients 1000
+#   bench/run.sh tickstream --bin /tmp/tickstream-OLD/target/release/tickstream -- --clients 1000
 set -euo pipefail
 
 usage() {

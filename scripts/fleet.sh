@@ -30,7 +30,10 @@ dir=$(mktemp -d "${TMPDIR:-/tmp}/tickstream-fleet.XXXXXX")
 # Each child in a process group of its own (job control), so Ctrl-C reaches
 # this script alone, and it stops them in order.
 set -m
-redis_pid='' publisher_pid='' nginx_pid=''
+# redis_start and redis_stop (REDIS_PID, REDIS_PORT, REDIS_URL).
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+publisher_pid='' nginx_pid=''
 replica_pids=()
 
 stop_all() {
@@ -39,39 +42,46 @@ stop_all() {
     echo "fleet: stopping (replicas drain their streams first)"
     # Only PIDs of children not yet reaped: a reaped PID may be someone else's now.
     local pid
-    for pid in "$nginx_pid" "${replica_pids[@]}" "$publisher_pid" "$redis_pid"; do
+    for pid in "$nginx_pid" "${replica_pids[@]}" "$publisher_pid"; do
         [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true
     done
-    for pid in "$nginx_pid" "${replica_pids[@]}" "$publisher_pid" "$redis_pid"; do
+    for pid in "$nginx_pid" "${replica_pids[@]}" "$publisher_pid"; do
         [ -n "$pid" ] && wait "$pid" 2>/dev/null || true
     done
+    redis_stop
     rm -rf "$dir"
 }
 trap stop_all EXIT
 trap 'exit 130' INT TERM
 
-# The first port from $1 up that nothing accepts connections on and that
-# this script has not taken yet.
+# Sets $port to the first port from $1 up that nothing accepts connections
+# on and that this script has not taken yet. Another process may still bind
+# it first: start_replica and the nginx start then try the next one.
 taken=" "
-free_port() {
-    local port=$1
+pick_port() {
+    port=$1
     while [[ $taken == *" $port "* ]] || (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
         port=$((port + 1))
     done
     taken+="$port "
-    echo "$port"
 }
 
-# Waits up to 10 s for `$@` to succeed.
-wait_for() {
-    local what=$1
+# True once `$2...` succeeds, within 10 s and while process $1 runs.
+came_up() {
+    local pid=$1
     shift
     for _ in $(seq 100); do
         "$@" 2>/dev/null && return 0
+        kill -0 "$pid" 2>/dev/null || return 1
         sleep 0.1
     done
-    echo "fleet: $what did not come up; logs in $dir" >&2
-    exit 1
+    return 1
+}
+
+# Stops process $1 if it still runs (one that never came up).
+give_up_on() {
+    kill "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
 }
 
 # True when http://127.0.0.1:$1/healthz answers 200 (bash's /dev/tcp, no curl).
@@ -82,29 +92,39 @@ healthy() (
     [ "$status" = 200 ]
 )
 
-redis_up() { [ "$(redis-cli -p "$redis_port" ping 2>/dev/null)" = PONG ]; }
-
-redis_port=$(free_port 6390)
-nginx_port=$(free_port 4440)
-ports=("$(free_port 4441)" "$(free_port 4442)" "$(free_port 4443)")
-redis_url="redis://127.0.0.1:$redis_port"
-
-redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
-    --dir "$dir" >"$dir/redis.log" 2>&1 &
-redis_pid=$!
-wait_for "redis-server" redis_up
+# On a free port; tries another if that one is taken before it binds.
+mkdir "$dir/redis"
+redis_start "$dir/redis" || exit 1
+redis_port=$REDIS_PORT
+redis_url=$REDIS_URL
 
 "$bin" publish --redis "$redis_url" --interval 250ms 2>"$dir/publisher.log" &
 publisher_pid=$!
 
+# Starts replica $1 on ${ports[$1]}. Until nginx proxies to the replicas, a
+# port taken by someone else is traded for the next free one.
 start_replica() {
     local i=$1
-    "$bin" --feed redis --redis "$redis_url" --addr "127.0.0.1:${ports[i]}" \
-        --retry 1s --drain 2s --quiet 2>>"$dir/replica-$i.log" &
-    replica_pids[i]=$!
-    wait_for "replica on port ${ports[i]}" healthy "${ports[i]}"
+    for _ in 1 2 3 4 5; do
+        "$bin" --feed redis --redis "$redis_url" --addr "127.0.0.1:${ports[i]}" \
+            --retry 1s --drain 2s --quiet 2>>"$dir/replica-$i.log" &
+        replica_pids[i]=$!
+        came_up "${replica_pids[i]}" healthy "${ports[i]}" && return 0
+        give_up_on "${replica_pids[i]}"
+        replica_pids[i]=''
+        [ -z "$nginx_pid" ] || break
+        pick_port $((ports[i] + 1))
+        ports[i]=$port
+    done
+    echo "fleet: the replica on port ${ports[i]} did not come up; logs in $dir" >&2
+    exit 1
 }
-for i in 0 1 2; do start_replica "$i"; done
+ports=()
+for i in 0 1 2; do
+    pick_port $((4441 + i))
+    ports[i]=$port
+    start_replica "$i"
+done
 
 # README.md's fleet block, with these ports.
 block=$(awk '/^```nginx fleet$/ { on = 1; next } on && /^```/ { exit } on' README.md)
@@ -112,9 +132,11 @@ block=$(awk '/^```nginx fleet$/ { on = 1; next } on && /^```/ { exit } on' READM
 block=${block//127.0.0.1:4441/127.0.0.1:${ports[0]}}
 block=${block//127.0.0.1:4442/127.0.0.1:${ports[1]}}
 block=${block//127.0.0.1:4443/127.0.0.1:${ports[2]}}
-block=${block//listen 80;/listen 127.0.0.1:$nginx_port;}
 mkdir -p "$dir/nginx"
-cat >"$dir/nginx/nginx.conf" <<EOF
+pick_port 4440
+nginx_port=$port
+for _ in 1 2 3 4 5; do
+    cat >"$dir/nginx/nginx.conf" <<EOF
 daemon off;
 worker_processes 1;
 pid $dir/nginx/nginx.pid;
@@ -127,12 +149,18 @@ proxy_temp_path $dir/nginx/proxy;
 fastcgi_temp_path $dir/nginx/fastcgi;
 uwsgi_temp_path $dir/nginx/uwsgi;
 scgi_temp_path $dir/nginx/scgi;
-$block
+${block//listen 80;/listen 127.0.0.1:$nginx_port;}
 }
 EOF
-"$nginx" -p "$dir/nginx" -e "$dir/nginx/error.log" -c "$dir/nginx/nginx.conf" &
-nginx_pid=$!
-wait_for "nginx on port $nginx_port" healthy "$nginx_port"
+    "$nginx" -p "$dir/nginx" -e "$dir/nginx/error.log" -c "$dir/nginx/nginx.conf" &
+    nginx_pid=$!
+    came_up "$nginx_pid" healthy "$nginx_port" && break
+    give_up_on "$nginx_pid"
+    nginx_pid=''
+    pick_port $((nginx_port + 1))
+    nginx_port=$port
+done
+[ -n "$nginx_pid" ] || { echo "fleet: nginx did not come up; logs in $dir" >&2; exit 1; }
 
 cat <<EOF
 tickstream fleet: Redis on $redis_port, a publisher, replicas on ${ports[*]}, nginx on $nginx_port
@@ -156,8 +184,8 @@ while true; do
     wait -n -p exited && status=0 || status=$?
     case "$exited" in
     '') continue ;;
-    "$redis_pid" | "$publisher_pid" | "$nginx_pid")
-        [ "$exited" = "$redis_pid" ] && redis_pid=''
+    "$REDIS_PID" | "$publisher_pid" | "$nginx_pid")
+        [ "$exited" = "$REDIS_PID" ] && REDIS_PID=''
         [ "$exited" = "$publisher_pid" ] && publisher_pid=''
         [ "$exited" = "$nginx_pid" ] && nginx_pid=''
         echo "fleet: Redis, the publisher or nginx exited (PID $exited, status $status); logs in $dir" >&2
