@@ -17,11 +17,10 @@ use std::thread;
 use std::time::Duration;
 
 use crate::feed::entry::{parse_entry, EntryError};
-use crate::feed::now_ms;
 use crate::hub::{Hub, Price};
 use crate::id::EventId;
 use crate::metrics::Metrics;
-use crate::redis::resp::RespError;
+use crate::redis::resp::{RespError, MAX_VALUE_BYTES};
 use crate::redis::{Backoff, Connection, Entry, RedisError, RedisUrl, REDIS_TIMEOUT};
 
 /// How long one `XREAD` blocks in Redis waiting for an entry.
@@ -37,10 +36,17 @@ struct Reader<'a> {
     history: usize,
     hub: &'a Hub,
     metrics: &'a Metrics,
-    /// The id of the last entry read; `None` before the first load.
+    /// True once the history was loaded: every later connection catches
+    /// up from `last`.
+    loaded: bool,
+    /// The id of the last entry read; `None` if none was (an empty stream).
     last: Option<EventId>,
-    /// Entries asked for per read: halved each time a reply is too large.
+    /// Entries asked for per read: halved each time a reply is too large or
+    /// too slow, whole again once the feed is following the stream.
     page: usize,
+    /// Set once the stream was found behind `last` (deleted and re-created),
+    /// so it is logged once.
+    behind: bool,
     /// The last trouble logged; cleared once a read works again.
     complaint: Option<String>,
     connected_before: bool,
@@ -54,8 +60,10 @@ pub fn run(url: &RedisUrl, key: &str, history: usize, hub: &Hub, metrics: &Metri
         history,
         hub,
         metrics,
+        loaded: false,
         last: None,
         page: PAGE_ENTRIES,
+        behind: false,
         complaint: Some(String::new()),
         connected_before: false,
     };
@@ -63,7 +71,7 @@ pub fn run(url: &RedisUrl, key: &str, history: usize, hub: &Hub, metrics: &Metri
     loop {
         let Err(e) = reader.session(&mut backoff);
         metrics.set_feed_up(false);
-        if let RedisError::Protocol(RespError::TooLarge) = e {
+        if e.is_timeout() || matches!(e, RedisError::Protocol(RespError::TooLarge)) {
             reader.page = (reader.page / 2).max(1);
         }
         // One line per kind of trouble, not one per retry.
@@ -92,8 +100,8 @@ impl Reader<'_> {
         }
         self.connected_before = true;
         let page = self.page;
-        match self.last {
-            None => {
+        match self.loaded {
+            false => {
                 // The newest entry's id, then the history, newest pages
                 // first, into the hub without sending it to anyone: clients
                 // that came before the load get the snapshot after it.
@@ -116,8 +124,10 @@ impl Reader<'_> {
                 }
                 self.hub.send_snapshot();
                 self.last = newest;
+                self.loaded = true;
             }
-            Some(_) => loop {
+            // From the stream's start if nothing was read yet.
+            true => loop {
                 let after = self.last.unwrap_or(EventId::stream(0, 0));
                 let entries = conn.xrange_after(self.key, after, page)?;
                 self.take(&entries, true);
@@ -127,9 +137,13 @@ impl Reader<'_> {
             },
         }
         self.metrics.set_feed_up(true);
+        self.page = PAGE_ENTRIES;
         loop {
             let after = self.last.unwrap_or(EventId::stream(0, 0));
             let entries = conn.xread_after(self.key, after, XREAD_BLOCK, page)?;
+            if entries.is_empty() {
+                self.check_behind(&mut conn)?;
+            }
             // Only a read that worked clears the back-off and the complaint.
             backoff.reset();
             if self.complaint.take().is_some() {
@@ -143,6 +157,27 @@ impl Reader<'_> {
         }
     }
 
+    /// Logs once if the stream's newest entry is below the last one read:
+    /// it was deleted and re-created, and nothing comes until it passes
+    /// that id again.
+    fn check_behind(&mut self, conn: &mut Connection) -> Result<(), RedisError> {
+        let newest = conn.xrevrange_before(self.key, None, 1)?;
+        let newest = newest.first().map(|e| e.id);
+        let behind = matches!((newest, self.last), (Some(n), Some(l)) if n < l);
+        if behind && !self.behind {
+            crate::log!(
+                "tickstream: redis stream {:?}: newest entry {} is below the last one read, {}; \
+                 was it deleted and re-created? Waiting for entries after {}",
+                self.key,
+                newest.map_or(String::new(), |n| n.to_string()),
+                self.last.map_or(String::new(), |l| l.to_string()),
+                self.last.map_or(String::new(), |l| l.to_string()),
+            );
+        }
+        self.behind = behind;
+        Ok(())
+    }
+
     /// Publishes the valid entries as one tick (or, `live` false, loads
     /// them into the hub's history only); skips, warns about and counts the
     /// others; moves `last` past all of them.
@@ -150,7 +185,7 @@ impl Reader<'_> {
         let mut events = Vec::with_capacity(entries.len());
         for entry in entries {
             self.last = Some(entry.id);
-            match price_of(&entry.fields) {
+            match price_of(entry) {
                 Ok(price) => events.push((entry.id, price)),
                 Err(e) => {
                     self.metrics.feed_line_rejected();
@@ -180,6 +215,8 @@ fn next_id(id: EventId) -> Option<EventId> {
 pub enum BadEntry {
     /// It has no field of this name.
     Missing(&'static str),
+    /// A field name or value is over [`MAX_VALUE_BYTES`].
+    Oversized,
     /// A value breaks the entry rule.
     Value(EntryError),
 }
@@ -188,23 +225,27 @@ impl std::fmt::Display for BadEntry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             BadEntry::Missing(name) => write!(f, "no {name} field"),
+            BadEntry::Oversized => write!(f, "a field over {MAX_VALUE_BYTES} bytes"),
             BadEntry::Value(e) => e.fmt(f),
         }
     }
 }
 
 /// The price an entry holds: fields `symbol`, `price` and optionally `ts`,
-/// under the same rules as a stdin line; other fields are ignored.
-pub fn price_of(fields: &[(Vec<u8>, Vec<u8>)]) -> Result<Price, BadEntry> {
+/// under the same rules as a stdin line; other fields are ignored. Without
+/// `ts`, the entry id's milliseconds, so every replica stamps it alike.
+pub fn price_of(entry: &Entry) -> Result<Price, BadEntry> {
+    if entry.oversized {
+        return Err(BadEntry::Oversized);
+    }
     let field = |name: &[u8]| {
-        fields
-            .iter()
-            .find(|(f, _)| f == name)
-            .map(|(_, v)| v.as_slice())
+        let mut fields = entry.fields.iter();
+        fields.find(|(f, _)| f == name).map(|(_, v)| v.as_slice())
     };
     let symbol = field(b"symbol").ok_or(BadEntry::Missing("symbol"))?;
     let price = field(b"price").ok_or(BadEntry::Missing("price"))?;
-    parse_entry(symbol, price, field(b"ts"), now_ms).map_err(BadEntry::Value)
+    let ts = field(b"ts");
+    parse_entry(symbol, price, ts, || entry.id.major).map_err(BadEntry::Value)
 }
 
 #[cfg(test)]
@@ -213,13 +254,15 @@ mod tests {
 
     #[test]
     fn entry_fields() {
-        let fields = |pairs: &[(&str, &str)]| -> Vec<(Vec<u8>, Vec<u8>)> {
-            pairs
+        let entry = |pairs: &[(&str, &str)]| Entry {
+            id: EventId::stream(1_764_028_800_123, 4),
+            fields: pairs
                 .iter()
                 .map(|(f, v)| (f.as_bytes().to_vec(), v.as_bytes().to_vec()))
-                .collect()
+                .collect(),
+            oversized: false,
         };
-        let ok = price_of(&fields(&[
+        let ok = price_of(&entry(&[
             ("price", "007.5"),
             ("x", "y"),
             ("symbol", "btc"),
@@ -230,6 +273,8 @@ mod tests {
             (ok.symbol.as_str(), ok.price.as_str(), ok.ts_ms),
             ("BTC", "7.5", 9)
         );
+        let stamped = price_of(&entry(&[("symbol", "BTC"), ("price", "1")]));
+        assert_eq!(stamped.unwrap().ts_ms, 1_764_028_800_123, "the id's ms");
         let value = BadEntry::Value;
         let cases: &[(&[(&str, &str)], BadEntry)] = &[
             (&[("symbol", "BTC")], BadEntry::Missing("price")),
@@ -248,7 +293,10 @@ mod tests {
             ),
         ];
         for (pairs, error) in cases {
-            assert_eq!(price_of(&fields(pairs)), Err(*error), "{pairs:?}");
+            assert_eq!(price_of(&entry(pairs)), Err(*error), "{pairs:?}");
         }
+        let mut big = entry(&[("symbol", "BTC"), ("price", "1")]);
+        big.oversized = true;
+        assert_eq!(price_of(&big), Err(BadEntry::Oversized));
     }
 }

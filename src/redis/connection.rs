@@ -24,14 +24,15 @@ use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use super::resp::{self, Parsed, Reply, RespError};
+use super::resp::{self, Reply, RespError};
 use super::url::RedisUrl;
 use crate::id::{EventId, IdForm};
 
-/// Bytes asked of the socket per read.
+/// Bytes asked of the socket per read, and all the connection buffers:
+/// the parser keeps what it needs of a reply.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
-/// Capacity the read buffer keeps between replies (a larger one is shrunk).
-const KEEP_BUFFER_BYTES: usize = 4 * READ_CHUNK_BYTES;
+/// Bytes of a reply per second that each extend its wait by a second.
+const MIN_RATE: usize = 1024 * 1024;
 /// Shortest wait for a connect or a reply (`Duration::ZERO` is not a valid
 /// socket timeout).
 const MIN_WAIT: Duration = Duration::from_millis(1);
@@ -110,16 +111,24 @@ impl From<io::Error> for RedisError {
 pub struct Entry {
     /// The entry's id.
     pub id: EventId,
-    /// Its fields and values as Redis holds them (bytes, not checked).
+    /// Its fields and values as Redis holds them (bytes, not checked),
+    /// but for those whose name or value is over
+    /// [`resp::MAX_VALUE_BYTES`], which were skipped.
     pub fields: Vec<(Vec<u8>, Vec<u8>)>,
+    /// True if a field was skipped for its size.
+    pub oversized: bool,
 }
 
 /// A connection to Redis, used by one thread. See the module doc for the
 /// timeouts and for what happens after an error.
 pub struct Connection {
     stream: TcpStream,
-    /// Bytes received and not yet parsed into a reply.
+    /// The last read's bytes; those before `parsed` were handed to the
+    /// parser.
     buf: Vec<u8>,
+    parsed: usize,
+    /// The reply being read, kept between reads.
+    parser: resp::Parser,
     /// The wait for connecting, for each write and for each reply.
     timeout: Duration,
     /// False once an error left the stream in an unknown state.
@@ -152,6 +161,8 @@ impl Connection {
         let mut connection = Connection {
             stream,
             buf: Vec::new(),
+            parsed: 0,
+            parser: resp::Parser::default(),
             timeout,
             usable: true,
         };
@@ -374,34 +385,39 @@ impl Connection {
         }
     }
 
-    /// Reads until the buffer holds one whole reply, or `wait` has passed.
+    /// Reads until the parser has one whole reply. It must begin within
+    /// `wait`, and every further [`MIN_RATE`] bytes extend that by a second,
+    /// so a large reply is given time to arrive and a dribbling Redis is
+    /// not waited on for ever.
     fn read_reply(&mut self, wait: Duration) -> Result<Reply, RedisError> {
-        let deadline = Instant::now() + wait;
-        let timed_out = || {
-            let e = io::Error::new(io::ErrorKind::TimedOut, format!("no reply within {wait:?}"));
-            RedisError::Io(e)
-        };
+        let started = Instant::now();
+        let mut received = 0;
         loop {
-            match resp::parse_reply(&self.buf).map_err(RedisError::Protocol)? {
-                Parsed::Complete(reply, used) => {
-                    self.buf.drain(..used);
-                    self.buf.shrink_to(KEEP_BUFFER_BYTES);
-                    return Ok(reply);
-                }
-                Parsed::Partial => {}
+            let unparsed = &self.buf[self.parsed..];
+            let (used, reply) = self.parser.parse(unparsed).map_err(RedisError::Protocol)?;
+            self.parsed += used;
+            if let Some(reply) = reply {
+                return Ok(reply);
             }
-            let left = deadline.saturating_duration_since(Instant::now());
+            let allowed = wait + Duration::from_secs((received / MIN_RATE) as u64);
+            let left = allowed.saturating_sub(started.elapsed());
+            let timed_out = || {
+                let e =
+                    io::Error::new(io::ErrorKind::TimedOut, format!("no reply within {wait:?}"));
+                RedisError::Io(e)
+            };
             if left.is_zero() {
                 return Err(timed_out());
             }
             self.stream.set_read_timeout(Some(left))?;
-            let filled = self.buf.len();
-            self.buf.resize(filled + READ_CHUNK_BYTES, 0);
-            let read = self.stream.read(&mut self.buf[filled..]);
-            self.buf.truncate(filled + read.as_ref().map_or(0, |n| *n));
+            // Everything was parsed: the buffer starts again.
+            self.buf.resize(READ_CHUNK_BYTES, 0);
+            self.parsed = 0;
+            let read = self.stream.read(&mut self.buf);
+            self.buf.truncate(*read.as_ref().unwrap_or(&0));
             match read {
                 Ok(0) => return Err(RedisError::Closed),
-                Ok(_) => {}
+                Ok(n) => received += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(timed_out()),
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => return Err(timed_out()),
@@ -437,35 +453,36 @@ fn entry(reply: Reply) -> Result<Entry, RedisError> {
     let Ok([Reply::Bulk(Some(id)), fields]) = <[Reply; 2]>::try_from(parts) else {
         return Err(RedisError::Unexpected(SHAPE));
     };
-    let fields = match fields {
+    let mut entry = Entry {
+        id: EventId::stream(0, 0),
+        fields: Vec::new(),
+        oversized: false,
+    };
+    match fields {
         // Only a consumer-group read of a deleted entry has null fields.
-        Reply::Array(None) => Vec::new(),
-        Reply::Array(Some(items)) => pairs(items).ok_or(RedisError::Unexpected(SHAPE))?,
+        Reply::Array(None) => {}
+        Reply::Array(Some(items)) if items.len() % 2 == 0 => {
+            let mut items = items.into_iter();
+            while let (Some(field), Some(value)) = (items.next(), items.next()) {
+                match (field, value) {
+                    (Reply::Bulk(Some(field)), Reply::Bulk(Some(value))) => {
+                        entry.fields.push((field, value))
+                    }
+                    (Reply::Bulk(Some(_)) | Reply::Skipped(_), Reply::Skipped(_))
+                    | (Reply::Skipped(_), Reply::Bulk(Some(_))) => entry.oversized = true,
+                    _ => return Err(RedisError::Unexpected(SHAPE)),
+                }
+            }
+        }
         _ => return Err(RedisError::Unexpected(SHAPE)),
     };
     let id = std::str::from_utf8(&id)
         .ok()
         .and_then(|id| EventId::parse(id, IdForm::Stream));
-    let id = id.ok_or(RedisError::Unexpected(
+    entry.id = id.ok_or(RedisError::Unexpected(
         "a stream entry id that is not MS-SEQ",
     ))?;
-    Ok(Entry { id, fields })
-}
-
-/// `field, value, ...` as pairs; `None` for an odd count or a value that
-/// is not a bulk string.
-fn pairs(items: Vec<Reply>) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
-    let mut pairs = Vec::with_capacity(items.len() / 2);
-    let mut items = items.into_iter();
-    while let Some(field) = items.next() {
-        match (field, items.next()) {
-            (Reply::Bulk(Some(field)), Some(Reply::Bulk(Some(value)))) => {
-                pairs.push((field, value))
-            }
-            _ => return None,
-        }
-    }
-    Some(pairs)
+    Ok(entry)
 }
 
 /// Text from the server made fit for one log line: control characters
@@ -610,7 +627,8 @@ mod tests {
             newest[1],
             Entry {
                 id: EventId::stream(5, 1),
-                fields: vec![(b"a".to_vec(), b"b".to_vec())]
+                fields: vec![(b"a".to_vec(), b"b".to_vec())],
+                oversized: false,
             }
         );
         let after = EventId::stream(5, 1);
@@ -634,7 +652,8 @@ mod tests {
                 fields: vec![
                     (b"symbol".to_vec(), b"ETH".to_vec()),
                     (b"price".to_vec(), b"2".to_vec())
-                ]
+                ],
+                oversized: false,
             }]
         );
         drop(redis);
@@ -728,7 +747,7 @@ mod tests {
 
     #[test]
     fn a_reply_over_the_size_limit_is_refused_on_its_header() {
-        let header = format!("${}\r\n", resp::MAX_REPLY_BYTES).into_bytes();
+        let header = format!("${}\r\n", resp::MAX_DECLARED_BYTES + 1).into_bytes();
         let (port, server) = fake_redis(vec![(TYPE_K, Answer::Owned(header))]);
         let mut redis = open("redis://127.0.0.1:PORT", port, SECOND).expect("open");
         let error = redis.key_type("k").expect_err("too large");

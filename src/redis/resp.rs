@@ -1,6 +1,6 @@
 //! RESP2, the Redis serialization protocol, without sockets: encoding a
-//! command ([`push_command`]) and parsing one reply from bytes
-//! ([`parse_reply`]).
+//! command ([`push_command`]) and parsing replies from bytes as they arrive
+//! ([`Parser`]).
 //!
 //! The grammar (<https://redis.io/docs/latest/develop/reference/protocol-spec/>):
 //!
@@ -13,23 +13,34 @@
 //! ```
 //!
 //! where a `line` holds neither CR nor LF. RESP3 types are rejected: the
-//! client never sends `HELLO 3`. The parser reads the bytes strictly from
-//! left to right and checks every limit against the bytes seen so far, so
-//! its verdict never depends on how the bytes were split into reads: a
-//! prefix of a valid reply is [`Parsed::Partial`], and an invalid reply gets
-//! the same error from the first prefix that shows the fault onwards. A
-//! declared length is checked before its payload arrives and never sizes an
-//! allocation. A parsed [`Reply`] takes 32 bytes per value plus its text's
-//! heap block: up to about 16 times its wire size for a reply made of tiny
-//! values, so a hostile reply can cost some 64 MiB; a real one (bulk
-//! strings of stream fields) costs 3 to 5 times its size.
+//! client never sends `HELLO 3`.
+//!
+//! The parser keeps its place between calls: each byte is handed to it once
+//! and examined a bounded number of times, so parsing costs time linear in
+//! the reply's bytes however it is split into reads. Its verdict is that of
+//! reading byte by byte, so it never depends on the split either. A bulk
+//! string over [`MAX_VALUE_BYTES`] is read through without being held and
+//! stands in the reply as [`Reply::Skipped`]: no value, however large
+//! (Redis allows 512 MB), makes the client hold more than
+//! [`MAX_REPLY_BYTES`] of a reply. A declared length is checked before its
+//! payload arrives and never sizes an allocation beyond that bound. A parsed
+//! [`Reply`] takes 32 bytes per value plus its text's heap block: up to
+//! about 16 times its counted size for a reply made of tiny values, so a
+//! hostile reply can cost some 64 MiB; a real one (bulk strings of stream
+//! fields) costs 3 to 5 times its size.
 
 use std::fmt;
 use std::io::Write as _;
 
-/// Largest reply accepted, in bytes on the wire, declared or observed: a
-/// page of 1,000 stream entries is about 100 KiB.
+/// Most bytes of one reply that are kept or counted: everything but the
+/// payloads of skipped values. A page of 1,000 stream entries is about
+/// 100 KiB.
 pub const MAX_REPLY_BYTES: usize = 4 * 1024 * 1024;
+/// Longest bulk string kept; a longer one is read through and skipped.
+pub const MAX_VALUE_BYTES: usize = 4 * 1024;
+/// Longest bulk string that may be declared at all: Redis's own limit
+/// (`proto-max-bulk-len`, 512 MB); a larger length is a broken reply.
+pub const MAX_DECLARED_BYTES: usize = 512 * 1024 * 1024;
 /// Longest `+`, `-` or `:` line or `$`/`*` length header, without its CRLF.
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
 /// Most elements one array may declare.
@@ -50,6 +61,8 @@ pub enum Reply {
     Integer(i64),
     /// `$3\r\nabc`, or `None` for the null bulk string `$-1`.
     Bulk(Option<Vec<u8>>),
+    /// A bulk string over [`MAX_VALUE_BYTES`], read and dropped: its length.
+    Skipped(usize),
     /// `*2\r\n...`, or `None` for the null array `*-1`.
     Array(Option<Vec<Reply>>),
 }
@@ -76,7 +89,8 @@ pub enum RespError {
     Length,
     /// A `:` value that is not a decimal 64-bit integer.
     Integer,
-    /// The reply passed [`MAX_REPLY_BYTES`], declared or observed.
+    /// The reply passed [`MAX_REPLY_BYTES`] (counted as the module doc
+    /// says), or a bulk string declared more than [`MAX_DECLARED_BYTES`].
     TooLarge,
     /// An array declared more than [`MAX_ARRAY_LEN`] elements.
     ArrayTooLong,
@@ -115,121 +129,217 @@ pub fn push_command(buf: &mut Vec<u8>, args: &[&[u8]]) {
 /// Parses one reply from the start of `buf` (everything received so far).
 /// Bytes after the reply are left alone.
 pub fn parse_reply(buf: &[u8]) -> Result<Parsed, RespError> {
-    Ok(match value(buf, 0, 0)? {
-        Some((reply, end)) => Parsed::Complete(reply, end),
-        None => Parsed::Partial,
+    Ok(match Parser::default().parse(buf)? {
+        (used, Some(reply)) => Parsed::Complete(reply, used),
+        (_, None) => Parsed::Partial,
     })
 }
 
-/// A value starting at `pos`, inside `depth` arrays: the value and the
-/// position after it, or `None` if more bytes are needed.
-fn value(buf: &[u8], pos: usize, depth: usize) -> Result<Option<(Reply, usize)>, RespError> {
-    let Some(kind) = byte_at(buf, pos)? else {
-        return Ok(None);
-    };
-    if !b"+-:$*".contains(&kind) {
-        return Err(RespError::Type);
-    }
-    if kind == b'*' && depth >= MAX_DEPTH {
-        return Err(RespError::Depth);
-    }
-    let Some((line, pos)) = line(buf, pos + 1)? else {
-        return Ok(None);
-    };
-    let text = || String::from_utf8_lossy(line).into_owned();
-    match kind {
-        b'+' => Ok(Some((Reply::Simple(text()), pos))),
-        b'-' => Ok(Some((Reply::Error(text()), pos))),
-        b':' => {
-            let n = integer(line).ok_or(RespError::Integer)?;
-            Ok(Some((Reply::Integer(n), pos)))
+/// Where the parser is within a reply.
+#[derive(Debug, Default)]
+enum State {
+    /// Before a value's type byte.
+    #[default]
+    Start,
+    /// In the line after the type byte `kind`; `cr` once its CR is read.
+    Line { kind: u8, text: Vec<u8>, cr: bool },
+    /// In a bulk payload of `len` bytes, `left` of them still to come;
+    /// `kept` is `None` while a value over [`MAX_VALUE_BYTES`] is skipped.
+    Bulk {
+        len: usize,
+        left: usize,
+        kept: Option<Vec<u8>>,
+    },
+    /// After a bulk payload: `seen` bytes of its CRLF read.
+    BulkEnd { value: Reply, seen: u8 },
+}
+
+/// A RESP2 reply parser that keeps its place between calls, so bytes can
+/// be handed to it as they arrive, each once. After an error it must not
+/// be used again (the connection's state is unknown).
+#[derive(Debug, Default)]
+pub struct Parser {
+    state: State,
+    /// Arrays being filled, outermost first, each with the count of its
+    /// elements still due.
+    open: Vec<(Vec<Reply>, usize)>,
+    /// Bytes of this reply counted against [`MAX_REPLY_BYTES`].
+    counted: usize,
+}
+
+impl Parser {
+    /// Reads from `input` until a reply is complete or `input` ends:
+    /// returns the bytes used and the reply if it is complete (the bytes
+    /// after it belong to the next reply). Bytes used are never needed
+    /// again.
+    pub fn parse(&mut self, input: &[u8]) -> Result<(usize, Option<Reply>), RespError> {
+        let mut pos = 0;
+        loop {
+            let value = match &mut self.state {
+                State::Start => {
+                    let Some(&kind) = input.get(pos) else {
+                        return Ok((pos, None));
+                    };
+                    self.count(1)?;
+                    if !b"+-:$*".contains(&kind) {
+                        return Err(RespError::Type);
+                    }
+                    if kind == b'*' && self.open.len() >= MAX_DEPTH {
+                        return Err(RespError::Depth);
+                    }
+                    pos += 1;
+                    let text = Vec::new();
+                    self.state = State::Line {
+                        kind,
+                        text,
+                        cr: false,
+                    };
+                    continue;
+                }
+                State::Line { kind, text, cr } => {
+                    let Some(&byte) = input.get(pos) else {
+                        return Ok((pos, None));
+                    };
+                    pos += 1;
+                    self.counted += 1;
+                    if self.counted > MAX_REPLY_BYTES {
+                        return Err(RespError::TooLarge);
+                    }
+                    match (byte, *cr) {
+                        (b'\n', true) => {}
+                        (_, true) | (b'\n', false) => return Err(RespError::Line),
+                        (b'\r', false) => {
+                            *cr = true;
+                            continue;
+                        }
+                        _ if text.len() == MAX_LINE_BYTES => return Err(RespError::LineTooLong),
+                        _ => {
+                            text.push(byte);
+                            continue;
+                        }
+                    }
+                    let (kind, text) = (*kind, std::mem::take(text));
+                    self.state = State::Start;
+                    match self.line_done(kind, &text)? {
+                        Some(value) => value,
+                        None => continue,
+                    }
+                }
+                State::Bulk { len, left, kept } => {
+                    let take = (*left).min(input.len() - pos);
+                    if let Some(kept) = kept {
+                        kept.extend_from_slice(&input[pos..pos + take]);
+                    }
+                    pos += take;
+                    *left -= take;
+                    if *left > 0 {
+                        return Ok((pos, None));
+                    }
+                    let value = match kept.take() {
+                        Some(kept) => Reply::Bulk(Some(kept)),
+                        None => Reply::Skipped(*len),
+                    };
+                    self.state = State::BulkEnd { value, seen: 0 };
+                    continue;
+                }
+                State::BulkEnd { value, seen } => {
+                    let Some(&byte) = input.get(pos) else {
+                        return Ok((pos, None));
+                    };
+                    pos += 1;
+                    if byte != b"\r\n"[usize::from(*seen)] {
+                        return Err(RespError::Line);
+                    }
+                    *seen += 1;
+                    if *seen < 2 {
+                        continue;
+                    }
+                    std::mem::replace(value, Reply::Bulk(None))
+                }
+            };
+            self.state = State::Start;
+            if let Some(reply) = self.finish(value) {
+                return Ok((pos, Some(reply)));
+            }
         }
-        b'$' => bulk(buf, pos, length(line)?),
-        _ => array(buf, pos, length(line)?, depth),
     }
-}
 
-/// The payload of a bulk string of `len` bytes (`None`: null) at `pos`.
-fn bulk(buf: &[u8], pos: usize, len: Option<usize>) -> Result<Option<(Reply, usize)>, RespError> {
-    let Some(len) = len else {
-        return Ok(Some((Reply::Bulk(None), pos)));
-    };
-    // The whole reply must fit, payload and CRLF included: known now,
-    // before any of the payload arrives.
-    if pos.saturating_add(len).saturating_add(2) > MAX_REPLY_BYTES {
-        return Err(RespError::TooLarge);
-    }
-    let end = pos + len;
-    match (buf.get(end), buf.get(end + 1)) {
-        (Some(b'\r'), Some(b'\n')) => {
-            let payload = buf[pos..end].to_vec();
-            Ok(Some((Reply::Bulk(Some(payload)), end + 2)))
+    /// Bytes held between calls outside finished values: the line or
+    /// bulk payload in progress.
+    #[cfg(test)]
+    fn held(&self) -> usize {
+        match &self.state {
+            State::Line { text, .. } => text.capacity(),
+            State::Bulk { kept, .. } => kept.as_ref().map_or(0, Vec::capacity),
+            _ => 0,
         }
-        (None, _) | (Some(b'\r'), None) => Ok(None),
-        _ => Err(RespError::Line),
+    }
+
+    /// Counts `n` more bytes of the reply against its limit.
+    fn count(&mut self, n: usize) -> Result<(), RespError> {
+        self.counted = self.counted.saturating_add(n);
+        match self.counted > MAX_REPLY_BYTES {
+            true => Err(RespError::TooLarge),
+            false => Ok(()),
+        }
+    }
+
+    /// A line after its type byte is complete: the value it makes, or
+    /// `None` when a bulk payload or an array's elements follow.
+    fn line_done(&mut self, kind: u8, line: &[u8]) -> Result<Option<Reply>, RespError> {
+        let text = || String::from_utf8_lossy(line).into_owned();
+        Ok(Some(match (kind, length(kind, line)?) {
+            (b'+', _) => Reply::Simple(text()),
+            (b'-', _) => Reply::Error(text()),
+            (b':', _) => Reply::Integer(integer(line).ok_or(RespError::Integer)?),
+            (b'$', None) => Reply::Bulk(None),
+            (b'$', Some(len)) if len > MAX_DECLARED_BYTES => return Err(RespError::TooLarge),
+            (b'$', Some(len)) => {
+                // The payload and its CRLF count, unless it is skipped.
+                let kept = len <= MAX_VALUE_BYTES;
+                self.count(if kept { len + 2 } else { 2 })?;
+                let kept = kept.then(|| Vec::with_capacity(len));
+                self.state = State::Bulk {
+                    len,
+                    left: len,
+                    kept,
+                };
+                return Ok(None);
+            }
+            (_, None) => Reply::Array(None),
+            (_, Some(len)) if len > MAX_ARRAY_LEN => return Err(RespError::ArrayTooLong),
+            (_, Some(0)) => Reply::Array(Some(Vec::new())),
+            (_, Some(len)) => {
+                self.open
+                    .push((Vec::with_capacity(len.min(ARRAY_PREALLOC)), len));
+                return Ok(None);
+            }
+        }))
+    }
+
+    /// Puts a complete value in the array being filled, closing every array
+    /// it completes; returns the reply when the outermost value is complete.
+    fn finish(&mut self, mut value: Reply) -> Option<Reply> {
+        loop {
+            let Some((items, due)) = self.open.last_mut() else {
+                self.counted = 0;
+                return Some(value);
+            };
+            items.push(value);
+            *due -= 1;
+            if *due > 0 {
+                return None;
+            }
+            let (items, _) = self.open.pop()?;
+            value = Reply::Array(Some(items));
+        }
     }
 }
 
-/// The `len` elements (`None`: null array) of an array at `pos`, inside
-/// `depth` arrays.
-fn array(
-    buf: &[u8],
-    mut pos: usize,
-    len: Option<usize>,
-    depth: usize,
-) -> Result<Option<(Reply, usize)>, RespError> {
-    let Some(len) = len else {
-        return Ok(Some((Reply::Array(None), pos)));
-    };
-    if len > MAX_ARRAY_LEN {
-        return Err(RespError::ArrayTooLong);
-    }
-    let mut items = Vec::with_capacity(len.min(ARRAY_PREALLOC));
-    for _ in 0..len {
-        let Some((item, next)) = value(buf, pos, depth + 1)? else {
-            return Ok(None);
-        };
-        items.push(item);
-        pos = next;
-    }
-    Ok(Some((Reply::Array(Some(items)), pos)))
-}
-
-/// The byte at `pos`, `None` if it has not arrived; an error if the reply
-/// would have to be longer than [`MAX_REPLY_BYTES`] to hold it.
-fn byte_at(buf: &[u8], pos: usize) -> Result<Option<u8>, RespError> {
-    if pos >= MAX_REPLY_BYTES {
-        return Err(RespError::TooLarge);
-    }
-    Ok(buf.get(pos).copied())
-}
-
-/// The line starting at `start` (without its CRLF) and the position after
-/// the CRLF; `None` if the CRLF has not arrived. The verdict is that of
-/// reading byte by byte: the first CR or LF, the byte past
-/// [`MAX_LINE_BYTES`] or the byte at [`MAX_REPLY_BYTES`] decides, however
-/// the input was split.
-fn line(buf: &[u8], start: usize) -> Result<Option<(&[u8], usize)>, RespError> {
-    // Bytes that may be looked at: up to the one just past the line limit.
-    let stop = (start + MAX_LINE_BYTES + 1).min(MAX_REPLY_BYTES);
-    let seen = buf.get(start..buf.len().min(stop)).unwrap_or_default();
-    match seen.iter().position(|&b| b == b'\r' || b == b'\n') {
-        Some(len) if seen[len] == b'\r' => match byte_at(buf, start + len + 1)? {
-            None => Ok(None),
-            Some(b'\n') => Ok(Some((&seen[..len], start + len + 2))),
-            Some(_) => Err(RespError::Line),
-        },
-        Some(_) => Err(RespError::Line),
-        None if seen.len() < stop - start => Ok(None),
-        None if stop == start + MAX_LINE_BYTES + 1 => Err(RespError::LineTooLong),
-        None => Err(RespError::TooLarge),
-    }
-}
-
-/// A `$` or `*` length: `None` for `-1`; a length too large for `usize`
-/// saturates (and fails the caller's limit).
-fn length(line: &[u8]) -> Result<Option<usize>, RespError> {
-    if line == b"-1" {
+/// A `$` or `*` line's length: `None` for `-1`; a length too large for
+/// `usize` saturates (and fails the caller's limit). Other lines: `None`.
+fn length(kind: u8, line: &[u8]) -> Result<Option<usize>, RespError> {
+    if kind != b'$' && kind != b'*' || line == b"-1" {
         return Ok(None);
     }
     if line.is_empty() || !line.iter().all(u8::is_ascii_digit) {
@@ -289,6 +399,21 @@ mod tests {
         }
         let complete = Ok(Parsed::Complete(expected.clone(), bytes.len()));
         assert_eq!(parse_reply(bytes), complete, "{show:?}");
+        // Handed over in two pieces, to one parser that keeps its place.
+        for cut in cuts(bytes.len()) {
+            let mut parser = Parser::default();
+            assert_eq!(
+                parser.parse(&bytes[..cut]),
+                Ok((cut, None)),
+                "{show:?} {cut}"
+            );
+            let rest = parser.parse(&bytes[cut..]);
+            assert_eq!(
+                rest,
+                Ok((bytes.len() - cut, Some(expected.clone()))),
+                "{show:?} {cut}"
+            );
+        }
         let mut more = bytes.to_vec();
         more.extend_from_slice(b"+next\r\n");
         assert_eq!(parse_reply(&more), complete, "{show:?} with more");
@@ -307,6 +432,14 @@ mod tests {
             }
         }
         assert!(seen, "{show:?}");
+        for cut in cuts(bytes.len()) {
+            let mut parser = Parser::default();
+            let verdict = match parser.parse(&bytes[..cut]) {
+                Ok((_, None)) => parser.parse(&bytes[cut..]).map(|(_, reply)| reply),
+                first => first.map(|(_, reply)| reply),
+            };
+            assert_eq!(verdict, Err(error), "{show:?} in two at {cut}");
+        }
     }
 
     #[test]
@@ -445,51 +578,141 @@ mod tests {
         assert_error(&header, RespError::LineTooLong);
     }
 
+    /// `$len` with `len` bytes of `fill`.
+    fn bulk_bytes(len: usize, fill: u8) -> Vec<u8> {
+        let mut bytes = format!("${len}\r\n").into_bytes();
+        bytes.resize(bytes.len() + len, fill);
+        bytes.extend_from_slice(b"\r\n");
+        bytes
+    }
+
+    #[test]
+    fn values_over_the_bound_are_skipped_at_every_split() {
+        for len in [
+            MAX_VALUE_BYTES - 1,
+            MAX_VALUE_BYTES,
+            MAX_VALUE_BYTES + 1,
+            3 * MAX_VALUE_BYTES,
+        ] {
+            let mut bytes = b"*3\r\n$5\r\nhello\r\n".to_vec();
+            bytes.extend_from_slice(&bulk_bytes(len, b'\n'));
+            bytes.extend_from_slice(b":1\r\n");
+            let value = match len <= MAX_VALUE_BYTES {
+                true => bulk(&vec![b'\n'; len]),
+                false => Reply::Skipped(len),
+            };
+            let expected = array(vec![bulk(b"hello"), value, Reply::Integer(1)]);
+            assert_complete(&bytes, &expected);
+        }
+        // A skipped payload not ended by CRLF is still a broken reply.
+        let mut bytes = bulk_bytes(MAX_VALUE_BYTES + 1, b'x');
+        bytes.truncate(bytes.len() - 2);
+        bytes.extend_from_slice(b"x\r\n");
+        assert_error(&bytes, RespError::Line);
+    }
+
+    /// A value of 10 MiB, handed over 64 KiB at a time, is never held: the
+    /// parser keeps no more than a line between calls.
+    #[test]
+    fn a_skipped_value_is_not_held() {
+        let len = 10 * 1024 * 1024;
+        let mut bytes = b"*2\r\n".to_vec();
+        bytes.extend_from_slice(&bulk_bytes(len, b'x'));
+        bytes.extend_from_slice(b"+end\r\n");
+        let mut parser = Parser::default();
+        let mut reply = None;
+        for chunk in bytes.chunks(64 * 1024) {
+            let (used, done) = parser.parse(chunk).expect("valid");
+            assert_eq!(used, chunk.len());
+            assert!(parser.held() < 64, "{} bytes held", parser.held());
+            reply = reply.or(done);
+        }
+        let expected = array(vec![Reply::Skipped(len), simple("end")]);
+        assert_eq!(reply, Some(expected));
+    }
+
+    /// A 4 MB page of small fields handed over as 64 KiB reads: each byte is
+    /// handed to the parser once (it never asks for bytes again), and a
+    /// reply that completes inside a read leaves the rest for the next.
+    #[test]
+    fn parsing_is_linear_in_the_bytes() {
+        let field = bulk_bytes(5, b'f');
+        let entries = MAX_REPLY_BYTES / 2 / (field.len() * 20);
+        let mut reply = format!("*{entries}\r\n").into_bytes();
+        for n in 0..entries {
+            reply.extend_from_slice(b"*2\r\n");
+            reply.extend_from_slice(&bulk_bytes(format!("{n}-0").len(), b'1'));
+            reply.extend_from_slice(b"*20\r\n");
+            reply.extend_from_slice(&field.repeat(20));
+        }
+        assert!(reply.len() > 2 * 1024 * 1024, "{}", reply.len());
+        let mut wire = reply.repeat(2);
+        wire.extend_from_slice(b"+next\r\n");
+        let (mut parser, mut handed, mut replies) = (Parser::default(), 0, 0);
+        let mut pending: &[u8] = &[];
+        let mut reads = wire.chunks(64 * 1024);
+        loop {
+            if pending.is_empty() {
+                match reads.next() {
+                    Some(read) => pending = read,
+                    None => break,
+                }
+            }
+            handed += pending.len();
+            let (used, done) = parser.parse(pending).expect("valid");
+            handed -= pending.len() - used;
+            pending = &pending[used..];
+            replies += usize::from(done.is_some());
+        }
+        assert_eq!(replies, 3);
+        assert_eq!(handed, wire.len(), "each byte handed over once");
+    }
+
     #[test]
     fn reply_size_limit() {
-        // A bulk string whose whole reply is exactly MAX_REPLY_BYTES.
-        let header = |len: usize| format!("${len}\r\n").into_bytes();
-        let fits = MAX_REPLY_BYTES - header(MAX_REPLY_BYTES).len() - 2;
-        let mut ok = header(fits);
-        assert_eq!(parse_reply(&ok), Ok(Parsed::Partial));
-        ok.resize(ok.len() + fits, b'x');
-        ok.extend_from_slice(b"\r\n");
-        assert_eq!(ok.len(), MAX_REPLY_BYTES);
-        assert_eq!(
-            parse_reply(&ok),
-            Ok(Parsed::Complete(bulk(&vec![b'x'; fits]), MAX_REPLY_BYTES))
-        );
-        assert_eq!(parse_reply(&ok[..MAX_REPLY_BYTES - 1]), Ok(Parsed::Partial));
-        // One byte more is refused on its header, before any payload.
-        assert_error(&header(fits + 1), RespError::TooLarge);
-        assert_error(&header(MAX_REPLY_BYTES), RespError::TooLarge);
-
-        // Observed: an array whose last line crosses the limit.
-        let mut big = b"*2\r\n".to_vec();
-        big.extend_from_slice(&header(fits - 4 - 4));
-        big.resize(big.len() + fits - 8, b'x');
-        big.extend_from_slice(b"\r\n+");
-        let room = MAX_REPLY_BYTES - big.len() - 2;
-        big.resize(big.len() + room, b'y');
-        let mut exact = big.clone();
+        // Kept values and lines count: an array of 4 KiB values and a
+        // padding line that ends exactly at the limit.
+        let full = bulk_bytes(MAX_VALUE_BYTES, b'x');
+        let n = (MAX_REPLY_BYTES - 40_000) / full.len();
+        let mut exact = format!("*{}\r\n", n + 1).into_bytes();
+        for _ in 0..n {
+            exact.extend_from_slice(&full);
+        }
+        let room = MAX_REPLY_BYTES - exact.len() - 3;
+        exact.push(b'+');
+        exact.resize(exact.len() + room, b'y');
         exact.extend_from_slice(b"\r\n");
         assert_eq!(exact.len(), MAX_REPLY_BYTES);
         assert!(matches!(
             parse_reply(&exact),
             Ok(Parsed::Complete(_, MAX_REPLY_BYTES))
         ));
-        // One more byte of the line: its CRLF could only end past the limit,
-        // which shows when the byte at MAX_REPLY_BYTES is needed.
-        big.push(b'y');
-        assert_eq!(parse_reply(&big), Ok(Parsed::Partial));
-        big.push(b'y');
-        assert_eq!(big.len(), MAX_REPLY_BYTES);
-        assert_eq!(parse_reply(&big), Err(RespError::TooLarge));
-        big.extend_from_slice(b"\r\n");
-        assert_eq!(parse_reply(&big), Err(RespError::TooLarge));
-        big.truncate(MAX_REPLY_BYTES - 1);
-        big.push(b'\r');
-        assert_eq!(parse_reply(&big), Err(RespError::TooLarge));
+        // One more byte of the line: its CRLF could only end past the limit.
+        let mut over = exact[..MAX_REPLY_BYTES - 2].to_vec();
+        over.push(b'y');
+        assert_eq!(parse_reply(&over), Ok(Parsed::Partial));
+        over.extend_from_slice(b"\r\n");
+        assert_eq!(parse_reply(&over), Err(RespError::TooLarge));
+        // A kept value that would pass the limit is refused on its header,
+        // before any payload.
+        let m = MAX_REPLY_BYTES / full.len() + 1;
+        let mut declared = format!("*{m}\r\n").into_bytes();
+        declared.extend_from_slice(&full.repeat(m - 1));
+        declared.extend_from_slice(&full[..7]);
+        assert!(declared.len() < MAX_REPLY_BYTES);
+        assert_eq!(parse_reply(&declared), Err(RespError::TooLarge));
+        assert_eq!(
+            parse_reply(&declared[..declared.len() - 1]),
+            Ok(Parsed::Partial)
+        );
+        // Skipped payloads do not count; a length Redis never sends does.
+        let mut skipped = exact[..MAX_REPLY_BYTES - room - 3].to_vec();
+        skipped.extend_from_slice(&bulk_bytes(MAX_VALUE_BYTES * 40, b'z'));
+        assert!(matches!(parse_reply(&skipped), Ok(Parsed::Complete(..))));
+        assert_error(
+            format!("${}\r\n", MAX_DECLARED_BYTES + 1).as_bytes(),
+            RespError::TooLarge,
+        );
     }
 
     #[test]
