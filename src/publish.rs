@@ -29,7 +29,8 @@ pub fn run(config: &Config, signals: StopSignals) -> ExitCode {
         .name("tickstream-stop".into())
         .spawn(move || {
             signals.wait();
-            crate::log::write_now("tickstream: publisher stopped by a signal");
+            crate::log!("tickstream: publisher stopped by a signal");
+            crate::log::flush();
             std::process::exit(0);
         });
     if let Err(e) = spawned {
@@ -67,10 +68,11 @@ pub fn run(config: &Config, signals: StopSignals) -> ExitCode {
                     written += 1;
                 }
             }
-            crate::log::write_now(&format!(
+            crate::log!(
                 "tickstream publish: end of stdin after {} lines, {written} entries written",
                 lines.count()
-            ));
+            );
+            crate::log::flush();
         }
         _ => {
             let seed = config.seed.unwrap_or_else(|| fastrand::u64(..));

@@ -2,7 +2,8 @@
 //! listening at once, so a load balancer moves on; ends its open streams in
 //! random order spread evenly over `--drain`, so their clients reconnect
 //! elsewhere a few at a time rather than all at once; logs one line with the
-//! count and exits 0. A second signal ends it at once, with status 1.
+//! count and exits 0. A second signal ends it at once, with status 1. No
+//! step waits on stderr for more than [`crate::log::FLUSH_WAIT`].
 
 use std::io;
 use std::net::TcpListener;
@@ -28,7 +29,8 @@ pub fn spawn(signals: StopSignals, listener: TcpListener, shared: Arc<Shared>) -
             let second = thread::Builder::new().name("tickstream-stop2".into());
             let spawned = second.spawn(move || {
                 signals.wait();
-                crate::log::write_now("tickstream: second signal: exiting now");
+                crate::log!("tickstream: second signal: exiting now");
+                crate::log::flush();
                 process::exit(1);
             });
             if spawned.is_err() {
@@ -62,8 +64,7 @@ fn stop(listener: &TcpListener, shared: &Shared) -> ! {
     while shared.metrics.clients_connected() > 0 && Instant::now() < last_writes {
         thread::sleep(Duration::from_millis(10));
     }
-    crate::log::write_now(&format!(
-        "tickstream: stopped after draining {count} streams"
-    ));
+    crate::log!("tickstream: stopped after draining {count} streams");
+    crate::log::flush();
     process::exit(0)
 }
