@@ -47,7 +47,7 @@ pub fn respond(stream: &TcpStream, response: Response, head_only: bool, shared: 
 /// Half-closes, then reads and drops what the client still sends, for a
 /// bounded time, so that closing does not reset the connection before the
 /// client has read the answer.
-pub fn linger_close(stream: &TcpStream) {
+fn linger_close(stream: &TcpStream) {
     let _ = stream.shutdown(Shutdown::Write);
     let until = Instant::now() + LINGER_TIME;
     let mut drained = 0;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::http::{Request, Response, Version};
 use crate::hub::{EventRun, Next, Subscription};
 use crate::metrics::{DisconnectReason, Metrics};
-use crate::server::reply::{linger_close, respond, timed_out, to_bytes};
+use crate::server::reply::{respond, timed_out, to_bytes};
 use crate::server::routes::{too_many_clients, StreamParams};
 use crate::server::Shared;
 use crate::sse;
@@ -33,16 +33,17 @@ pub fn serve(
     params: StreamParams,
     shared: &Shared,
 ) {
-    let Some(_place) = shared.clients.try_enter() else {
+    let Some(place) = shared.clients.try_enter() else {
         let busy = too_many_clients(&shared.config);
         return respond(&stream, busy, params.head_only, shared);
     };
-    let _ = stream.set_write_timeout(Some(shared.config.write_timeout.min(WRITE_SLICE)));
     if params.head_only {
-        // HEAD: the head a stream would start with, not counted as a stream.
-        let _ = (&stream).write_all(&to_bytes(Response::event_stream(), true, shared));
-        return linger_close(&stream);
+        // HEAD: the head a stream would start with, not counted as a stream;
+        // its place was only the check, given back before the linger.
+        drop(place);
+        return respond(&stream, Response::event_stream(), true, shared);
     }
+    let _ = stream.set_write_timeout(Some(shared.config.write_timeout.min(WRITE_SLICE)));
     let _ = stream.set_nodelay(true);
     shared.metrics.connected();
     let started = Instant::now();

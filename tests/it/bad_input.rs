@@ -296,3 +296,18 @@ fn max_clients_answers_503_with_retry_after_and_recovers() {
         2
     );
 }
+
+#[test]
+fn head_gives_its_max_clients_place_back_before_lingering() {
+    let server = Server::start(&["--interval", "100ms", "--max-clients", "1"]);
+    // The HEAD's client reads the head but does not close, so the server
+    // lingers on that connection for a second.
+    let mut head = connect(server.addr);
+    head.write_all(b"HEAD /prices HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_reply(&mut head).status, 200);
+    let mut stream = Sse::try_connect(server.addr, "/prices", "")
+        .unwrap_or_else(|r| panic!("a stream refused beside a lingering HEAD: {r:?}"));
+    assert!(stream.next_event(IO_TIMEOUT).is_some());
+    drop(head);
+}
