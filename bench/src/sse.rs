@@ -6,6 +6,12 @@
 //! The parser takes bytes as they come off a socket, split anywhere, and
 //! pushes [`Item`]s into a caller-owned `Vec` so that the event loop can hold
 //! ~19,000 of them without allocating per event. It never touches a socket.
+//!
+//! Two layers: [`Response`] finds the head, decodes the body and splits it
+//! into lines ([`Piece`]s); [`Parser`] interprets those lines as WHATWG
+//! fields and events ([`Item`]s). The integration tests of the server
+//! (`tests/it`) include this file (`#[path]`, it is std only) and build
+//! their exact-format checks on [`Response`].
 
 use std::fmt;
 
@@ -107,14 +113,35 @@ impl fmt::Display for Error {
     }
 }
 
-/// Incremental parser for one response; feed it with [`Parser::feed`].
+/// What [`Response::feed`] finds in the bytes fed to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Piece<'a> {
+    /// The response head is complete: its parts, and the head as sent
+    /// (status line to the empty line, CRLFs included).
+    Head(Head, &'a [u8]),
+    /// One line of the event stream, without its line end (CRLF, LF or CR).
+    Line(&'a [u8]),
+    /// The chunked body ended with its last (zero-size) chunk.
+    End,
+}
+
+/// The framing of one response: the head, a plain or chunked body, and the
+/// event stream's lines; feed it with [`Response::feed`].
 #[derive(Debug, Default)]
-pub struct Parser {
+pub struct Response {
     /// `None` until the head is complete; then the body decoder.
     body: Option<Body>,
     /// Bytes of an incomplete head.
     head: Vec<u8>,
-    lines: LineParser,
+    lines: Lines,
+}
+
+/// Incremental parser for one response; feed it with [`Parser::feed`].
+#[derive(Debug, Default)]
+pub struct Parser {
+    response: Response,
+    /// Fields of the event being built.
+    pending: Pending,
 }
 
 #[derive(Debug)]
@@ -132,6 +159,20 @@ impl Parser {
     /// Parses `input`, the next bytes of the response, pushing what it finds
     /// to `out`. After an error the parser must not be fed again.
     pub fn feed(&mut self, input: &[u8], out: &mut Vec<Item>) -> Result<(), Error> {
+        let pending = &mut self.pending;
+        self.response.feed(input, &mut |piece| match piece {
+            Piece::Head(head, _) => out.push(Item::Head(head)),
+            Piece::Line(line) => pending.line(line, out),
+            Piece::End => out.push(Item::End),
+        })
+    }
+}
+
+impl Response {
+    /// Parses `input`, the next bytes of the response, calling `visit` with
+    /// each piece it completes, in order. After an error it must not be fed
+    /// again.
+    pub fn feed(&mut self, input: &[u8], visit: &mut impl FnMut(Piece<'_>)) -> Result<(), Error> {
         if self.body.is_none() {
             // Look for the end of the head, starting 3 bytes back in case
             // "\r\n\r\n" straddles two reads.
@@ -147,31 +188,37 @@ impl Parser {
                 return Err(Error::HeadTooLarge);
             }
             let head = parse_head(&self.head[..pos + 2])?;
-            out.push(Item::Head(head));
             self.body = Some(if head.chunked {
                 Body::Chunked(Dechunker::default())
             } else {
                 Body::Plain
             });
             let rest = std::mem::take(&mut self.head);
-            return self.feed_body(&rest[pos + 4..], out);
+            visit(Piece::Head(head, &rest[..pos + 4]));
+            return self.feed_body(&rest[pos + 4..], visit);
         }
-        self.feed_body(input, out)
+        self.feed_body(input, visit)
     }
 
-    fn feed_body(&mut self, input: &[u8], out: &mut Vec<Item>) -> Result<(), Error> {
+    fn feed_body(&mut self, input: &[u8], visit: &mut impl FnMut(Piece<'_>)) -> Result<(), Error> {
         match &mut self.body {
             Some(Body::Chunked(d)) => {
                 let lines = &mut self.lines;
-                let mut line_err = Ok(());
-                d.decode(input, out, |piece, out| {
-                    if line_err.is_ok() {
-                        line_err = lines.feed(piece, out);
+                let mut result = Ok(());
+                d.decode(input, |data| {
+                    if result.is_ok() {
+                        result = match data {
+                            Some(data) => lines.feed(data, visit),
+                            None => {
+                                visit(Piece::End);
+                                Ok(())
+                            }
+                        };
                     }
                 })?;
-                line_err
+                result
             }
-            _ => self.lines.feed(input, out),
+            _ => self.lines.feed(input, visit),
         }
     }
 }
@@ -207,15 +254,13 @@ fn parse_head(head: &[u8]) -> Result<Head, Error> {
 }
 
 /// Splits the event stream into lines (ended by CRLF, LF or CR, as the
-/// WHATWG grammar allows) and interprets each line.
+/// WHATWG grammar allows).
 #[derive(Debug, Default)]
-struct LineParser {
+struct Lines {
     /// An incomplete line carried over to the next read.
     partial: Vec<u8>,
     /// The previous line ended with CR: a following LF belongs to it.
     skip_lf: bool,
-    /// Fields of the event being built.
-    pending: Pending,
 }
 
 #[derive(Debug, Default)]
@@ -226,8 +271,8 @@ struct Pending {
     well_formed: bool,
 }
 
-impl LineParser {
-    fn feed(&mut self, mut input: &[u8], out: &mut Vec<Item>) -> Result<(), Error> {
+impl Lines {
+    fn feed(&mut self, mut input: &[u8], visit: &mut impl FnMut(Piece<'_>)) -> Result<(), Error> {
         while !input.is_empty() {
             if self.skip_lf {
                 self.skip_lf = false;
@@ -245,14 +290,14 @@ impl LineParser {
             };
             self.skip_lf = input[end] == b'\r';
             if self.partial.is_empty() {
-                self.line(&input[..end], out);
+                visit(Piece::Line(&input[..end]));
             } else {
                 if self.partial.len() + end > MAX_LINE_BYTES {
                     return Err(Error::LineTooLong);
                 }
                 let mut line = std::mem::take(&mut self.partial);
                 line.extend_from_slice(&input[..end]);
-                self.line(&line, out);
+                visit(Piece::Line(&line));
                 line.clear();
                 self.partial = line;
             }
@@ -260,11 +305,13 @@ impl LineParser {
         }
         Ok(())
     }
+}
 
+impl Pending {
     /// Interprets one line, per "Interpreting an event stream".
     fn line(&mut self, line: &[u8], out: &mut Vec<Item>) {
         if line.is_empty() {
-            let p = std::mem::take(&mut self.pending);
+            let p = std::mem::take(self);
             if p.has_data {
                 out.push(Item::Event(Event {
                     id: p.id,
@@ -286,19 +333,19 @@ impl LineParser {
             None => (line, &b""[..]),
         };
         match name {
-            b"id" => self.pending.id = EventId::parse(value),
+            b"id" => self.id = EventId::parse(value),
             b"data" => {
                 // tickstream sends one data line per event; if there were
                 // several, the last one's fields win.
-                self.pending.has_data = true;
+                self.has_data = true;
                 match parse_price_json(value) {
                     Some(ts) => {
-                        self.pending.ts = Some(ts);
-                        self.pending.well_formed = true;
+                        self.ts = Some(ts);
+                        self.well_formed = true;
                     }
                     None => {
-                        self.pending.ts = find_ts(value);
-                        self.pending.well_formed = false;
+                        self.ts = find_ts(value);
+                        self.well_formed = false;
                     }
                 }
             }
@@ -337,12 +384,12 @@ enum ChunkState {
 }
 
 impl Dechunker {
-    /// Calls `emit` with each run of body bytes found in `input`.
+    /// Calls `emit` with each run of body bytes found in `input`, and with
+    /// `None` once the last chunk ends.
     fn decode(
         &mut self,
         mut input: &[u8],
-        out: &mut Vec<Item>,
-        mut emit: impl FnMut(&[u8], &mut Vec<Item>),
+        mut emit: impl FnMut(Option<&[u8]>),
     ) -> Result<(), Error> {
         use ChunkState::*;
         while let Some((&b, rest)) = input.split_first() {
@@ -350,7 +397,7 @@ impl Dechunker {
                 Done => return Ok(()),
                 Data(left) => {
                     let n = usize::try_from(left).unwrap_or(usize::MAX).min(input.len());
-                    emit(&input[..n], out);
+                    emit(Some(&input[..n]));
                     input = &input[n..];
                     let left = left - n as u64;
                     self.state = if left == 0 { DataCr } else { Data(left) };
@@ -381,7 +428,7 @@ impl Dechunker {
                     }
                     if size == 0 {
                         self.state = Done;
-                        out.push(Item::End);
+                        emit(None);
                         return Ok(());
                     }
                     self.state = Data(size);
@@ -548,6 +595,52 @@ mod tests {
                 Ok(want.clone()),
                 "piece {piece}"
             );
+        }
+    }
+
+    #[test]
+    fn response_pieces_in_any_split() {
+        let head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let body = b"retry: 5\n\nid: 1\r\ndata: x\r\rdata: y\n\n";
+        let mut all = head.to_vec();
+        all.extend_from_slice(format!("{:x}\r\n", body.len()).as_bytes());
+        all.extend_from_slice(body);
+        all.extend_from_slice(b"\r\n0\r\n\r\n");
+        let want = [
+            "head HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "line retry: 5",
+            "line ",
+            "line id: 1",
+            "line data: x",
+            "line ",
+            "line data: y",
+            "line ",
+            "end",
+        ];
+        for piece in 1..=all.len() {
+            let mut response = Response::default();
+            let mut got = Vec::new();
+            for bytes in all.chunks(piece) {
+                response
+                    .feed(bytes, &mut |p| {
+                        got.push(match p {
+                            Piece::Head(h, raw) => {
+                                assert_eq!(
+                                    h,
+                                    Head {
+                                        status: 200,
+                                        chunked: true
+                                    }
+                                );
+                                format!("head {}", String::from_utf8_lossy(raw))
+                            }
+                            Piece::Line(l) => format!("line {}", String::from_utf8_lossy(l)),
+                            Piece::End => "end".to_string(),
+                        })
+                    })
+                    .unwrap();
+            }
+            assert_eq!(got, want, "piece {piece}");
         }
     }
 

@@ -483,7 +483,7 @@ fn slowloris(addr: SocketAddr, pid: u32, target: usize, until: Instant) -> SlowT
             }
         });
         tally.max_waiting = tally.max_waiting.max(waiting);
-        tally.max_threads = tally.max_threads.max(proc_status_field(pid, "Threads:"));
+        tally.max_threads = tally.max_threads.max(proc_sample(pid).threads as usize);
         // The sweep's pace: bytes are due once a second per connection.
         thread::sleep(Duration::from_millis(50));
     }
@@ -838,7 +838,7 @@ fn a_stdin_feed_full_of_junk() {
     let stdin = server.stdin.as_mut().unwrap();
     for piece in input.chunks(256 * 1024) {
         stdin.write_all(piece).unwrap();
-        peak_rss = peak_rss.max(proc_status_field(pid, "VmRSS:"));
+        peak_rss = peak_rss.max(proc_sample(pid).rss_kib as usize);
     }
     server.close_stdin();
     let (events, worst) = reader.join().expect("reader");

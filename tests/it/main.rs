@@ -10,9 +10,19 @@ mod faults;
 mod fleet;
 mod nginx;
 mod ops;
+// bench's `/proc` reader and response parser: std only, so the server's
+// tests include their source rather than depending on the bench crate (and
+// its event loop). Their unit tests run here too.
+#[allow(dead_code)]
+#[path = "../../bench/src/procfs.rs"]
+mod procfs;
 mod props;
+mod redis_faults;
 mod redis_server;
 mod replicas;
 mod slow;
+#[allow(dead_code)]
+#[path = "../../bench/src/sse.rs"]
+mod sse;
 mod stream;
 mod support;

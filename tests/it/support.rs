@@ -2,6 +2,7 @@
 //! HTTP client, and an SSE client. Every socket has a timeout, so a hang
 //! fails fast instead of stalling the suite.
 
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::ops::{Deref, DerefMut};
@@ -11,6 +12,9 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::procfs;
+use crate::sse::{Piece, Response};
 
 /// Threads of an idle server: the accept loop, the feed, the logger and the
 /// stop thread.
@@ -266,12 +270,12 @@ impl Server {
 
     /// Threads of the server process now.
     pub fn threads(&self) -> usize {
-        proc_status_field(self.pid(), "Threads:")
+        proc_sample(self.pid()).threads as usize
     }
 
     /// Resident memory of the server process now, in KiB.
     pub fn rss_kib(&self) -> usize {
-        proc_status_field(self.pid(), "VmRSS:")
+        proc_sample(self.pid()).rss_kib as usize
     }
 
     /// Open file descriptors of the server process now.
@@ -353,14 +357,10 @@ fn with_stdin_feed<'a>(args: &[&'a str]) -> Vec<&'a str> {
     all
 }
 
-/// A number from `/proc/PID/status` (`Threads:`, `VmRSS:` in KiB).
-pub fn proc_status_field(pid: u32, field: &str) -> usize {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
+/// Threads, resident memory and CPU time of process `pid` now (bench's
+/// `/proc` reader); all zero once it is gone.
+pub fn proc_sample(pid: u32) -> procfs::ProcSample {
+    procfs::sample(&pid.to_string()).unwrap_or_default()
 }
 
 /// Milliseconds since the Unix epoch: the clock of each event's `ts`.
@@ -480,15 +480,22 @@ pub enum Frame {
     Article(String, String),
 }
 
-/// An SSE client on a raw socket.
+/// An SSE client on a raw socket. The response's framing (head, chunked
+/// body, lines) is bench's parser ([`crate::sse::Response`]); the frames
+/// are checked against the exact format the server writes
+/// ([`parse_frame`]).
 pub struct Sse {
     /// The socket.
     pub stream: TcpStream,
-    /// The response head.
+    /// The response head, lines joined with `\n`.
     pub head: String,
-    buf: Vec<u8>,
-    /// Undecoded bytes of a chunked body (a proxy may re-frame the stream).
-    chunked: Option<Vec<u8>>,
+    response: Response,
+    /// The answer is `HTTP/1.1 200`: its body is an event stream.
+    streaming: bool,
+    /// Lines of the frame being read, each ending in `\n`.
+    frame: String,
+    /// Complete frames not yet returned.
+    frames: VecDeque<Frame>,
     /// The chunked body's last chunk came: the stream ended though the
     /// connection may stay open (a proxy keeps it alive).
     ended: bool,
@@ -518,37 +525,62 @@ impl Sse {
         let mut stream = connect(addr);
         let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\n{extra_headers}\r\n");
         stream.write_all(request.as_bytes()).unwrap();
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 4096];
-        let head_end = loop {
-            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            let n = stream.read(&mut chunk).expect("read stream head");
-            if n == 0 {
-                return Err(parse_reply(&buf));
-            }
-            buf.extend_from_slice(&chunk[..n]);
-        };
-        let head = String::from_utf8_lossy(&buf[..head_end]).replace("\r\n", "\n");
-        if !head.starts_with("HTTP/1.1 200 ") {
-            stream.read_to_end(&mut buf).unwrap();
-            return Err(parse_reply(&buf));
-        }
-        buf.drain(..head_end);
-        let chunked = head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked")
-            .then(|| std::mem::take(&mut buf));
         let mut sse = Sse {
             stream,
-            head,
-            buf,
-            chunked,
+            head: String::new(),
+            response: Response::default(),
+            streaming: false,
+            frame: String::new(),
+            frames: VecDeque::new(),
             ended: false,
         };
-        sse.dechunk();
+        // Everything read until the head is complete, for a non-200 answer.
+        let mut raw = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while sse.head.is_empty() {
+            let n = sse.stream.read(&mut chunk).expect("read stream head");
+            if n == 0 {
+                return Err(parse_reply(&raw));
+            }
+            raw.extend_from_slice(&chunk[..n]);
+            if sse.take(&chunk[..n]).is_err() {
+                break;
+            }
+        }
+        if !sse.streaming {
+            sse.stream.read_to_end(&mut raw).unwrap();
+            return Err(parse_reply(&raw));
+        }
         Ok(sse)
+    }
+
+    /// Feeds bytes read from the socket to the parser; collects the head
+    /// and each complete frame.
+    fn take(&mut self, bytes: &[u8]) -> Result<(), crate::sse::Error> {
+        let Sse {
+            head,
+            streaming,
+            frame,
+            frames,
+            ended,
+            response,
+            ..
+        } = self;
+        response.feed(bytes, &mut |piece| match piece {
+            Piece::Head(_, raw) => {
+                *head = String::from_utf8_lossy(raw).replace("\r\n", "\n");
+                *streaming = head.starts_with("HTTP/1.1 200 ");
+            }
+            Piece::Line(_) if !*streaming => {}
+            Piece::Line(line) => {
+                frame.push_str(std::str::from_utf8(line).expect("UTF-8 line"));
+                frame.push('\n');
+                if line.is_empty() {
+                    frames.push_back(parse_frame(&std::mem::take(frame)));
+                }
+            }
+            Piece::End => *ended = true,
+        })
     }
 
     /// The next frame, or `None` if none arrives within `timeout` (or the
@@ -556,9 +588,8 @@ impl Sse {
     pub fn next_frame(&mut self, timeout: Duration) -> Option<Frame> {
         let end = Instant::now() + timeout;
         loop {
-            if let Some(i) = self.buf.windows(2).position(|w| w == b"\n\n") {
-                let frame: Vec<u8> = self.buf.drain(..i + 2).collect();
-                return Some(parse_frame(&String::from_utf8(frame).expect("UTF-8 frame")));
+            if let Some(frame) = self.frames.pop_front() {
+                return Some(frame);
             }
             let left = end.saturating_duration_since(Instant::now());
             if left.is_zero() || self.ended {
@@ -568,40 +599,11 @@ impl Sse {
             let mut chunk = [0u8; 16 * 1024];
             match self.stream.read(&mut chunk) {
                 Ok(0) => return None,
-                Ok(n) => match &mut self.chunked {
-                    Some(raw) => {
-                        raw.extend_from_slice(&chunk[..n]);
-                        self.dechunk();
-                    }
-                    None => self.buf.extend_from_slice(&chunk[..n]),
-                },
+                Ok(n) => self
+                    .take(&chunk[..n])
+                    .unwrap_or_else(|e| panic!("event stream: {e}")),
                 Err(_) => return None,
             }
-        }
-    }
-
-    /// Moves every complete chunk of a chunked body into `buf`.
-    fn dechunk(&mut self) {
-        let Some(raw) = &mut self.chunked else { return };
-        loop {
-            let Some(line_end) = raw.windows(2).position(|w| w == b"\r\n") else {
-                return;
-            };
-            let size_text = String::from_utf8_lossy(&raw[..line_end]);
-            let size_text = size_text.split(';').next().unwrap().trim();
-            let size = usize::from_str_radix(size_text, 16).expect("chunk size");
-            if size == 0 {
-                // The last chunk (RFC 9112 §7.1): the body is complete.
-                self.ended = true;
-                raw.clear();
-                return;
-            }
-            if raw.len() < line_end + 2 + size + 2 {
-                return;
-            }
-            let data = line_end + 2..line_end + 2 + size;
-            self.buf.extend_from_slice(&raw[data]);
-            raw.drain(..line_end + 2 + size + 2);
         }
     }
 
