@@ -52,7 +52,8 @@ pub struct Request {
     pub method: Method,
     /// The path, percent-decoded; `*` for `OPTIONS *`.
     pub path: String,
-    /// The query without its `?`, still percent-encoded (see [`query_pairs`]).
+    /// The query without its `?`, still percent-encoded (see [`query_pairs`]);
+    /// its escapes are `%HH`, but may not decode to UTF-8.
     pub query: String,
     /// The protocol version.
     pub version: Version,
@@ -461,13 +462,17 @@ fn query_only(query: &str) -> Result<(String, String), Reject> {
     Ok(("/".into(), query.to_string()))
 }
 
-/// Validates the query's escapes now, so routing can trust them.
+/// RFC 3986 `pct-encoded`: every `%` starts a `%HH`. Whether the escapes
+/// decode to UTF-8 is left to routing: only a parameter the route reads
+/// may be refused for that.
 fn check_query(query: &str) -> Result<(), Reject> {
-    for (key, value) in query_pairs(query) {
-        key.ok_or(Reject::Target)?;
-        value.ok_or(Reject::Target)?;
-    }
-    Ok(())
+    let bytes = query.as_bytes();
+    let escapes_ok = (0..bytes.len()).filter(|&i| bytes[i] == b'%').all(|i| {
+        bytes
+            .get(i + 1..i + 3)
+            .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    });
+    escapes_ok.then_some(()).ok_or(Reject::Target)
 }
 
 /// The `key=value` pairs of a query string, each percent-decoded (`None`
@@ -654,6 +659,12 @@ mod tests {
                 b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n",
                 request(Method::Options, "*", "", Version::Http11),
             ),
+            // Escapes are checked as `%HH` here; whether they decode to
+            // UTF-8 matters only for a parameter the route reads.
+            (
+                b"GET /prices?utm=%FF&x=%C3 HTTP/1.1\r\nHost: x\r\n\r\n",
+                get("/prices", "utm=%FF&x=%C3"),
+            ),
         ];
         for (bytes, expected) in cases {
             assert_eq!(
@@ -761,6 +772,12 @@ mod tests {
             ),
             (b"GET /%ff HTTP/1.1\r\nHost: x\r\n\r\n", Reject::Target),
             (b"GET * HTTP/1.1\r\nHost: x\r\n\r\n", Reject::Target),
+            (b"GET /?a=%4 HTTP/1.1\r\nHost: x\r\n\r\n", Reject::Target),
+            (b"GET /?a=%%41 HTTP/1.1\r\nHost: x\r\n\r\n", Reject::Target),
+            (
+                b"GET http://x?%zz HTTP/1.1\r\nHost: x\r\n\r\n",
+                Reject::Target,
+            ),
             (b"GET ftp://x/ HTTP/1.1\r\nHost: x\r\n\r\n", Reject::Target),
             (b"GET /[x] HTTP/1.1\r\nHost: x\r\n\r\n", Reject::Target),
             (

@@ -125,11 +125,14 @@ fn stream_params(
     let mut throttle = None;
     let mut article_symbol = None;
     for (key, value) in http::query_pairs(&request.query) {
-        // The parser has already checked every escape.
-        let (key, value) = (key.unwrap_or_default(), value.unwrap_or_default());
+        // A key that is not UTF-8 is none of ours; a value is refused only
+        // if it is read.
+        let key = key.unwrap_or_default();
+        let value = value
+            .ok_or_else(|| Response::error(Status::BadRequest, &format!("?{key}= is not UTF-8")));
         match (key.as_str(), dialect) {
             ("symbols", Dialect::Prices) => {
-                for symbol in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                for symbol in value?.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                     let symbol = check_symbol(symbol, config)?;
                     if !symbols.contains(&symbol) {
                         symbols.push(symbol);
@@ -137,10 +140,10 @@ fn stream_params(
                 }
             }
             ("symbol", Dialect::Article) => {
-                article_symbol = Some(check_symbol(value.trim(), config)?)
+                article_symbol = Some(check_symbol(value?.trim(), config)?)
             }
-            ("lastEventId", _) => query_id = EventId::parse(&value, form),
-            ("throttle", _) => throttle = Some(parse_throttle(&value)?),
+            ("lastEventId", _) => query_id = EventId::parse(&value?, form),
+            ("throttle", _) => throttle = Some(parse_throttle(&value?)?),
             _ => {}
         }
     }
@@ -301,6 +304,19 @@ mod tests {
             (&config, "OPTIONS * HTTP/1.0\r\n\r\n", "204 ".into()),
             (&config, "OPTIONS /nope HTTP/1.0\r\n\r\n", "404 no such path: /nope".into()),
             (&config, "GET /a%0Ab HTTP/1.0\r\n\r\n", "404 no such path: /a\\nb".into()),
+            // Only a parameter the route reads is refused for an escape
+            // that is not UTF-8.
+            (&config, "GET /prices?utm=%FF&%C3=1 HTTP/1.0\r\n\r\n", "stream All -".into()),
+            (&config, "GET /crypto-price?symbols=%FF HTTP/1.0\r\n\r\n", "stream BTC - article".into()),
+            (&config, "GET /healthz?x=%C3 HTTP/1.0\r\n\r\n", "health".into()),
+            (&config, "GET /metrics?x=%C3 HTTP/1.0\r\n\r\n", "metrics".into()),
+            (&config, "GET /?x=%C3 HTTP/1.0\r\n\r\n", format!("200 {}", PAGE.lines().next().unwrap())),
+            (&config, "GET /nope?x=%C3 HTTP/1.0\r\n\r\n", "404 no such path: /nope".into()),
+            (&config, "GET /prices?symbols=%FF HTTP/1.0\r\n\r\n", "400 ?symbols= is not UTF-8".into()),
+            (&config, "GET /prices?symbol=%FF HTTP/1.0\r\n\r\n", "stream All -".into()),
+            (&config, "GET /crypto-price?symbol=%C3 HTTP/1.0\r\n\r\n", "400 ?symbol= is not UTF-8".into()),
+            (&config, "GET /prices?lastEventId=%C3%28 HTTP/1.0\r\n\r\n", "400 ?lastEventId= is not UTF-8".into()),
+            (&config, "GET /crypto-price?throttle=%80 HTTP/1.0\r\n\r\n", "400 ?throttle= is not UTF-8".into()),
         ];
         for (config, head, expected) in cases {
             assert_eq!(
