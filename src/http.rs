@@ -74,8 +74,16 @@ pub enum Reject {
     Target,
     /// A field line is malformed.
     Header,
-    /// An HTTP/1.1 request without exactly one `Host` field.
+    /// An HTTP/1.1 request without a `Host` field.
     Host,
+    /// More than one `Host` field, whatever the version (RFC 9112 §3.2).
+    HostRepeated,
+    /// A `Transfer-Encoding` field: request bodies are not read, so their
+    /// framing must not be in doubt (RFC 9112 §6.3).
+    TransferEncoding,
+    /// A `Content-Length` that is not a decimal number, or values that
+    /// differ (identical repeated values count as one: RFC 9112 §6.3).
+    ContentLength,
     /// A `Host` field whose value is not `uri-host [ ":" port ]`.
     HostValue,
     /// A version other than HTTP/1.0 and HTTP/1.1.
@@ -98,7 +106,10 @@ impl Reject {
             | Reject::Target
             | Reject::Header
             | Reject::Host
-            | Reject::HostValue => Status::BadRequest,
+            | Reject::HostRepeated
+            | Reject::HostValue
+            | Reject::TransferEncoding
+            | Reject::ContentLength => Status::BadRequest,
             Reject::Version => Status::VersionNotSupported,
             Reject::Method => Status::MethodNotAllowed,
             Reject::Timeout => Status::RequestTimeout,
@@ -128,7 +139,10 @@ impl fmt::Display for Reject {
             Reject::Target => f.write_str("malformed request target"),
             Reject::Header => f.write_str("malformed header field"),
             Reject::Host => f.write_str("HTTP/1.1 request needs exactly one Host header"),
+            Reject::HostRepeated => f.write_str("more than one Host header"),
             Reject::HostValue => f.write_str("invalid Host header"),
+            Reject::TransferEncoding => f.write_str("Transfer-Encoding not accepted on a request"),
+            Reject::ContentLength => f.write_str("Content-Length must be one decimal number"),
             Reject::Version => f.write_str("only HTTP/1.0 and HTTP/1.1 are supported"),
             Reject::Method => f.write_str("method not allowed; use GET, HEAD or OPTIONS"),
             Reject::Timeout => f.write_str("request head not received in time"),
@@ -253,6 +267,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Parsed, Reject> {
     // Field lines, up to the empty line that ends the head.
     let mut pos = start + line_end + 1;
     let mut hosts = 0;
+    let mut content_length = None;
     let mut last_event_id = None;
     loop {
         let Some(len) = buf[pos..].iter().position(|&b| b == b'\n') else {
@@ -278,9 +293,27 @@ pub fn parse_head(buf: &[u8]) -> Result<Parsed, Reject> {
             hosts += 1;
         } else if name.eq_ignore_ascii_case(b"last-event-id") {
             last_event_id = Some(String::from_utf8_lossy(value).into_owned());
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            return Err(Reject::TransferEncoding);
+        } else if name.eq_ignore_ascii_case(b"content-length") {
+            // RFC 9110 §8.6: `1*DIGIT`, possibly as a list of equal values.
+            for element in value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+                let length = std::str::from_utf8(element)
+                    .ok()
+                    .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|d| d.parse::<u64>().ok())
+                    .ok_or(Reject::ContentLength)?;
+                if *content_length.get_or_insert(length) != length {
+                    return Err(Reject::ContentLength);
+                }
+            }
         }
     }
-    if version == Version::Http11 && hosts != 1 || hosts > 1 {
+    // RFC 9112 §3.2: 400 for more than one Host, whatever the version.
+    if hosts > 1 {
+        return Err(Reject::HostRepeated);
+    }
+    if version == Version::Http11 && hosts == 0 {
         return Err(Reject::Host);
     }
     let (path, query) = split_target(target, method)?;
@@ -659,6 +692,15 @@ mod tests {
                 b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n",
                 request(Method::Options, "*", "", Version::Http11),
             ),
+            // RFC 9112 §6.3: identical Content-Length values are one value.
+            (
+                b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\ncontent-length:05\r\n\r\n",
+                get("/", ""),
+            ),
+            (
+                b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+                get("/", ""),
+            ),
             // Escapes are checked as `%HH` here; whether they decode to
             // UTF-8 matters only for a parameter the route reads.
             (
@@ -709,15 +751,20 @@ mod tests {
 
     #[test]
     fn partial_heads() {
-        let full = b"GET /prices HTTP/1.1\r\nHost: x\r\nLast-Event-ID: 7\r\n\r\n";
-        for cut in 0..full.len() {
-            assert_eq!(
-                parse_head(&full[..cut]),
-                Ok(Parsed::Partial),
-                "cut at {cut}"
-            );
+        let heads: [&[u8]; 2] = [
+            b"GET /prices HTTP/1.1\r\nHost: x\r\nLast-Event-ID: 7\r\n\r\n",
+            b"GET /?a=%FF HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\nContent-Length: 5\r\n\r\n",
+        ];
+        for full in heads {
+            for cut in 0..full.len() {
+                assert_eq!(
+                    parse_head(&full[..cut]),
+                    Ok(Parsed::Partial),
+                    "cut at {cut}"
+                );
+            }
+            assert!(matches!(parse_head(full), Ok(Parsed::Complete(_))));
         }
-        assert!(matches!(parse_head(full), Ok(Parsed::Complete(_))));
     }
 
     #[test]
@@ -733,11 +780,15 @@ mod tests {
             (b"GET / HTTP/1.0\r\nHost: a@b\r\n\r\n", Reject::HostValue),
             (
                 b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
-                Reject::Host,
+                Reject::HostRepeated,
+            ),
+            (
+                b"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n",
+                Reject::HostRepeated,
             ),
             (
                 b"GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n",
-                Reject::Host,
+                Reject::HostRepeated,
             ),
             (b"POST /prices HTTP/1.1\r\n", Reject::Method),
             (b"get /prices HTTP/1.1\r\n", Reject::Method),
@@ -796,6 +847,70 @@ mod tests {
                 "{}",
                 String::from_utf8_lossy(bytes)
             );
+        }
+    }
+
+    /// Request bodies are never read, so their framing must not be in
+    /// doubt (RFC 9112 §6.3): the verdict is the same however the head is
+    /// split into reads.
+    #[test]
+    fn body_framing_rejections() {
+        let cases: &[(&[u8], Reject)] = &[
+            (
+                b"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+                Reject::TransferEncoding,
+            ),
+            (
+                b"GET / HTTP/1.0\r\ntransfer-encoding: identity\r\nContent-Length: 0\r\n\r\n",
+                Reject::TransferEncoding,
+            ),
+            (
+                b"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\r\n\r\n",
+                Reject::TransferEncoding,
+            ),
+            (
+                b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+                Reject::ContentLength,
+            ),
+            (
+                b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 6\r\n\r\n",
+                Reject::ContentLength,
+            ),
+            (
+                b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5,5\r\nContent-Length: 7\r\n\r\n",
+                Reject::ContentLength,
+            ),
+            (
+                b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+                Reject::ContentLength,
+            ),
+            (
+                b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\n",
+                Reject::ContentLength,
+            ),
+            (
+                b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length:\r\n\r\n",
+                Reject::ContentLength,
+            ),
+            (
+                b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5,,5\r\n\r\n",
+                Reject::ContentLength,
+            ),
+            (
+                b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n",
+                Reject::ContentLength,
+            ),
+        ];
+        for (bytes, reject) in cases {
+            let shown = String::from_utf8_lossy(bytes);
+            assert_eq!(parse_head(bytes), Err(*reject), "{shown}");
+            for cut in 0..bytes.len() {
+                let verdict = parse_head(&bytes[..cut]);
+                assert!(
+                    verdict == Ok(Parsed::Partial) || verdict == Err(*reject),
+                    "{shown:?} cut at {cut}: {verdict:?}"
+                );
+            }
         }
     }
 
@@ -860,6 +975,10 @@ mod tests {
             Reject::Method,
             Reject::Timeout,
             Reject::Busy,
+            Reject::Host,
+            Reject::HostRepeated,
+            Reject::TransferEncoding,
+            Reject::ContentLength,
         ]
         .iter()
         .map(|r| (r.status().code(), r.to_string()))
@@ -872,6 +991,10 @@ mod tests {
             (405, "method not allowed; use GET, HEAD or OPTIONS"),
             (408, "request head not received in time"),
             (503, "too many connections sending requests; retry later"),
+            (400, "HTTP/1.1 request needs exactly one Host header"),
+            (400, "more than one Host header"),
+            (400, "Transfer-Encoding not accepted on a request"),
+            (400, "Content-Length must be one decimal number"),
         ];
         assert_eq!(statuses, expected.map(|(c, m)| (c, m.to_string())));
         assert!(Reject::Method

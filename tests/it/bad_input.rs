@@ -45,7 +45,7 @@ fn every_bad_input_gets_its_status_and_a_one_line_reason() {
         (
             b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n".to_vec(),
             400,
-            "HTTP/1.1 request needs exactly one Host header",
+            "more than one Host header",
         ),
         (
             b"GET /prices HTTP/1.1\r\nHost: a b\r\n\r\n".to_vec(),
@@ -310,4 +310,59 @@ fn head_gives_its_max_clients_place_back_before_lingering() {
         .unwrap_or_else(|r| panic!("a stream refused beside a lingering HEAD: {r:?}"));
     assert!(stream.next_event(IO_TIMEOUT).is_some());
     drop(head);
+}
+
+#[test]
+fn body_framing_and_repeated_hosts_get_400_and_unread_parameters_are_ignored() {
+    let server = Server::start(&["--interval", "1s"]);
+    let cases: [(&[u8], u16, &str); 7] = [
+        (
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+            400,
+            "Transfer-Encoding not accepted on a request\n",
+        ),
+        (
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 6\r\n\r\n",
+            400,
+            "Content-Length must be one decimal number\n",
+        ),
+        (
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+            400,
+            "Content-Length must be one decimal number\n",
+        ),
+        (
+            b"GET /healthz HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n",
+            400,
+            "more than one Host header\n",
+        ),
+        (
+            b"GET /healthz?x=%C3 HTTP/1.1\r\nHost: x\r\nContent-Length: 0, 0\r\n\r\n",
+            200,
+            "ok\n",
+        ),
+        (b"HEAD /prices?utm=%FF HTTP/1.1\r\nHost: x\r\n\r\n", 200, ""),
+        (
+            b"HEAD /prices?symbols=%FF HTTP/1.1\r\nHost: x\r\n\r\n",
+            400,
+            "",
+        ),
+    ];
+    for (raw, status, body) in cases {
+        let reply = request(server.addr, raw);
+        let shown = String::from_utf8_lossy(raw);
+        assert_eq!(
+            (reply.status, reply.body.as_str()),
+            (status, body),
+            "{shown}"
+        );
+        assert_eq!(reply.header("Connection").as_deref(), Some("close"));
+        assert_eq!(
+            reply.header("Access-Control-Allow-Origin").as_deref(),
+            Some("*")
+        );
+        if status == 400 {
+            assert!(reply.header("Content-Length").is_some(), "{shown}");
+        }
+    }
 }
