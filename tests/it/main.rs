@@ -24,5 +24,6 @@ mod slow;
 #[allow(dead_code)]
 #[path = "../../bench/src/sse.rs"]
 mod sse;
+mod stop;
 mod stream;
 mod support;
