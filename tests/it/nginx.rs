@@ -58,52 +58,70 @@ fn start_nginx(binary: &str, upstream: SocketAddr) -> Nginx {
 }
 
 /// nginx with `block` (a README block, `listen 80;` replaced by a free
-/// loopback port) inside its `http` context.
+/// loopback port) inside its `http` context. Another process may bind the
+/// port between its pick and nginx's bind; nginx then exits, and it is tried
+/// again on another port.
 pub fn start_nginx_with(binary: &str, block: &str) -> Nginx {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let dir = std::env::temp_dir().join(format!("tickstream-nginx-{}-{port}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
     assert!(block.contains("listen 80;"), "{block}");
-    let block = block.replace("listen 80;", &format!("listen {addr};"));
-    let d = dir.display();
-    let conf = format!(
-        "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\n\
-         error_log {d}/error.log;\nevents {{ worker_connections 256; }}\n\
-         http {{\n access_log off;\n client_body_temp_path {d}/body;\n proxy_temp_path {d}/proxy;\n\
-         fastcgi_temp_path {d}/fastcgi;\n uwsgi_temp_path {d}/uwsgi;\n scgi_temp_path {d}/scgi;\n\
-         {block}\n}}\n"
-    );
-    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-    let child = Command::new(binary)
-        .arg("-p")
-        .arg(&dir)
-        .arg("-e")
-        .arg(dir.join("error.log"))
-        .arg("-c")
-        .arg(dir.join("nginx.conf"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start nginx");
-    let nginx = Nginx {
-        child: ChildGuard::new(child),
-        dir,
-        addr,
-    };
-    assert!(
-        wait_until(Duration::from_secs(10), || std::net::TcpStream::connect(
-            addr
-        )
-        .is_ok()),
-        "nginx did not start listening on {addr}"
-    );
-    nginx
+    const TRIES: usize = 5;
+    for _ in 0..TRIES {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let dir =
+            std::env::temp_dir().join(format!("tickstream-nginx-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let block = block.replace("listen 80;", &format!("listen {addr};"));
+        let d = dir.display();
+        let conf = format!(
+            "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\n\
+             error_log {d}/error.log;\nevents {{ worker_connections 256; }}\n\
+             http {{\n access_log off;\n client_body_temp_path {d}/body;\n proxy_temp_path {d}/proxy;\n\
+             fastcgi_temp_path {d}/fastcgi;\n uwsgi_temp_path {d}/uwsgi;\n scgi_temp_path {d}/scgi;\n\
+             {block}\n}}\n"
+        );
+        std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+        let child = Command::new(binary)
+            .arg("-p")
+            .arg(&dir)
+            .arg("-e")
+            .arg(dir.join("error.log"))
+            .arg("-c")
+            .arg(dir.join("nginx.conf"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start nginx");
+        let mut nginx = Nginx {
+            child: ChildGuard::new(child),
+            dir,
+            addr,
+        };
+        // nginx writes its pid file once it has bound its port, and exits
+        // if it cannot bind it.
+        let pid_file = nginx.dir.join("nginx.pid");
+        let mut exited = false;
+        wait_until(Duration::from_secs(10), || {
+            exited = nginx.child.try_wait().expect("try_wait").is_some();
+            exited || pid_file.exists()
+        });
+        if exited {
+            continue;
+        }
+        assert!(
+            wait_until(Duration::from_secs(10), || std::net::TcpStream::connect(
+                addr
+            )
+            .is_ok()),
+            "nginx did not start listening on {addr}"
+        );
+        return nginx;
+    }
+    panic!("nginx did not start on any of {TRIES} free ports");
 }
 
 /// Debian's nginx, if installed.

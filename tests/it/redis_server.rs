@@ -1,6 +1,10 @@
 //! A real `redis-server` for the tests of the redis feed and the
 //! publisher: started on a free port with a directory of its own, stopped
 //! (by its PID) when dropped; `redis-cli` for the test's own commands.
+//!
+//! (`bench/lib.sh` starts the benchmarks' and `scripts/fleet.sh`'s Redis the
+//! same way in shell: the scripts cannot call this, and the tests need a
+//! child they own, restarts on the same port and an append-only file.)
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -30,19 +34,27 @@ impl Redis {
         Redis::launch(true)
     }
 
+    /// Starts one on a free port. Another process may bind that port
+    /// between [`free_port`] and redis-server; then redis-server exits, and
+    /// it is tried again on another port.
     fn launch(aof: bool) -> Redis {
-        let port = free_port();
-        let dir =
-            std::env::temp_dir().join(format!("tickstream-redis-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("redis directory");
-        let mut redis = Redis {
-            child: None,
-            port,
-            dir,
-            aof,
-        };
-        redis.restart();
-        redis
+        const TRIES: usize = 5;
+        for _ in 0..TRIES {
+            let port = free_port();
+            let dir = std::env::temp_dir()
+                .join(format!("tickstream-redis-{}-{port}", std::process::id()));
+            std::fs::create_dir_all(&dir).expect("redis directory");
+            let mut redis = Redis {
+                child: None,
+                port,
+                dir,
+                aof,
+            };
+            if redis.try_start() {
+                return redis;
+            }
+        }
+        panic!("redis-server did not start on any of {TRIES} free ports");
     }
 
     /// The URL for `--redis`.
@@ -53,6 +65,17 @@ impl Redis {
     /// Starts it again (after [`Redis::stop`]) on the same port and
     /// directory, and waits until it answers.
     pub fn restart(&mut self) {
+        assert!(
+            self.try_start(),
+            "redis-server on port {} did not answer PING",
+            self.port
+        );
+    }
+
+    /// Starts redis-server on its port and directory; true once it answers
+    /// (it, not another process on that port: `INFO` names its PID), false
+    /// if it exits first (the port is taken) or stays silent for 10 s.
+    fn try_start(&mut self) -> bool {
         let port = self.port.to_string();
         let mut command = Command::new("redis-server");
         command
@@ -62,13 +85,25 @@ impl Redis {
             .arg(&self.dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        self.child = Some(ChildGuard::new(command.spawn().expect(
-            "redis-server (apt-get install redis-server; .ci/run installs it)",
-        )));
+        let mut child = ChildGuard::new(
+            command
+                .spawn()
+                .expect("redis-server (apt-get install redis-server; .ci/run installs it)"),
+        );
+        let pid = format!("process_id:{}", child.id());
+        let mut exited = false;
         let up = wait_until(Duration::from_secs(10), || {
-            self.try_cli(&["PING"]).is_some_and(|out| out == "PONG")
+            exited = child.try_wait().expect("try_wait").is_some();
+            exited
+                || self
+                    .try_cli(&["INFO", "server"])
+                    .is_some_and(|info| info.lines().any(|l| l.trim() == pid))
         });
-        assert!(up, "redis-server on port {port} did not answer PING");
+        if !up || exited {
+            return false;
+        }
+        self.child = Some(child);
+        true
     }
 
     /// Stops it (SIGKILL to the PID it was started with); with AOF and
@@ -154,7 +189,8 @@ pub fn redis_available() -> bool {
     found
 }
 
-/// A port that was free a moment ago.
+/// A port that was free a moment ago (see `Redis::launch` for what if it
+/// is not any more).
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
     listener.local_addr().map(|a: SocketAddr| a.port()).unwrap()

