@@ -32,11 +32,11 @@ pub mod sys;
 
 use std::convert::Infallible;
 use std::ffi::OsString;
-use std::net::{SocketAddr, TcpListener};
+use std::io;
+use std::net::TcpListener;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
-use std::{fmt, io};
 
 use config::{Command, Config};
 use hub::Hub;
@@ -97,11 +97,10 @@ fn start(
     config: Config,
     signal_stacks_dropped: bool,
     signals: sys::StopSignals,
-) -> Result<Infallible, StartError> {
-    let listener = TcpListener::bind(config.addr).map_err(|e| StartError::Bind(config.addr, e))?;
-    let local = listener
-        .local_addr()
-        .map_err(|e| StartError::Bind(config.addr, e))?;
+) -> Result<Infallible, String> {
+    let cannot_bind = |e| format!("cannot bind {}: {e}", config.addr);
+    let listener = TcpListener::bind(config.addr).map_err(cannot_bind)?;
+    let local = listener.local_addr().map_err(cannot_bind)?;
     crate::log!(
         "tickstream {} listening on http://{local}/",
         env!("CARGO_PKG_VERSION")
@@ -132,38 +131,11 @@ fn start(
         );
     }
     let metrics = Arc::new(Metrics::new(started.as_secs()));
-    feed::spawn(&config, Arc::clone(&hub), Arc::clone(&metrics)).map_err(StartError::Feed)?;
+    feed::spawn(&config, Arc::clone(&hub), Arc::clone(&metrics))
+        .map_err(|e| format!("cannot start the feed thread: {e}"))?;
     let shared = Arc::new(Shared::new(config, hub, metrics, thread_budget));
-    let stop_listener = listener.try_clone().map_err(StartError::Stop)?;
-    stop::spawn(signals, stop_listener, Arc::clone(&shared)).map_err(StartError::Stop)?;
+    let cannot_stop = |e| format!("cannot start the stop thread: {e}");
+    let stop_listener = listener.try_clone().map_err(cannot_stop)?;
+    stop::spawn(signals, stop_listener, Arc::clone(&shared)).map_err(cannot_stop)?;
     server::serve(listener, shared)
-}
-
-/// Why the server could not start.
-#[derive(Debug)]
-pub enum StartError {
-    /// The listening socket could not be bound.
-    Bind(SocketAddr, io::Error),
-    /// The feed thread could not be started.
-    Feed(io::Error),
-    /// The thread that waits for the stop signals could not be started.
-    Stop(io::Error),
-}
-
-impl fmt::Display for StartError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StartError::Bind(addr, e) => write!(f, "cannot bind {addr}: {e}"),
-            StartError::Feed(e) => write!(f, "cannot start the feed thread: {e}"),
-            StartError::Stop(e) => write!(f, "cannot start the stop thread: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for StartError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            StartError::Bind(_, e) | StartError::Feed(e) | StartError::Stop(e) => Some(e),
-        }
-    }
 }
