@@ -181,14 +181,6 @@ impl Connection {
         Ok(connection)
     }
 
-    /// `PING`: succeeds on `+PONG`.
-    pub fn ping(&mut self) -> Result<(), RedisError> {
-        match self.call(&[b"PING"], self.timeout)? {
-            Reply::Simple(pong) if pong == "PONG" => Ok(()),
-            _ => Err(RedisError::Unexpected("PING: expected +PONG")),
-        }
-    }
-
     /// `TYPE key`: `"none"` for a missing key, `"stream"`, `"string"`, ...
     pub fn key_type(&mut self, key: &str) -> Result<String, RedisError> {
         match self.call(&[b"TYPE", key.as_bytes()], self.timeout)? {
@@ -229,12 +221,14 @@ impl Connection {
         };
         if entries.len() == 1 {
             let commands: Vec<Vec<&[u8]>> = xadds.collect();
-            return Ok(vec![id(self.call_all(&commands)?.remove(0))?]);
+            return Ok(vec![id(self
+                .call_within(&commands, self.timeout)?
+                .remove(0))?]);
         }
         let mut commands: Vec<Vec<&[u8]>> = vec![vec![b"MULTI"]];
         commands.extend(xadds);
         commands.push(vec![b"EXEC"]);
-        match self.call_all(&commands)?.pop() {
+        match self.call_within(&commands, self.timeout)?.pop() {
             Some(Reply::Array(Some(ids))) if ids.len() == entries.len() => {
                 ids.into_iter().map(id).collect()
             }
@@ -253,16 +247,7 @@ impl Connection {
         count: usize,
     ) -> Result<Vec<Entry>, RedisError> {
         let end = before.map_or("+".to_string(), |id| format!("({id}"));
-        let count = page_size(count);
-        let args: [&[u8]; 6] = [
-            b"XREVRANGE",
-            key.as_bytes(),
-            end.as_bytes(),
-            b"-",
-            b"COUNT",
-            count.as_bytes(),
-        ];
-        let mut entries = entries(self.call(&args, self.timeout)?)?;
+        let mut entries = self.range(b"XREVRANGE", key, &end, "-", count)?;
         entries.reverse();
         Ok(entries)
     }
@@ -276,15 +261,21 @@ impl Connection {
         after: EventId,
         count: usize,
     ) -> Result<Vec<Entry>, RedisError> {
-        let (start, count) = (format!("({after}"), page_size(count));
-        let args: [&[u8]; 6] = [
-            b"XRANGE",
-            key.as_bytes(),
-            start.as_bytes(),
-            b"+",
-            b"COUNT",
-            count.as_bytes(),
-        ];
+        self.range(b"XRANGE", key, &format!("({after}"), "+", count)
+    }
+
+    /// `XRANGE` or `XREVRANGE key from to COUNT count`.
+    fn range(
+        &mut self,
+        command: &[u8],
+        key: &str,
+        from: &str,
+        to: &str,
+        count: usize,
+    ) -> Result<Vec<Entry>, RedisError> {
+        let count = page_size(count);
+        let args = [command, key.as_bytes(), from.as_bytes(), to.as_bytes()];
+        let args = [&args[..], &[b"COUNT", count.as_bytes()]].concat();
         entries(self.call(&args, self.timeout)?)
     }
 
@@ -349,12 +340,8 @@ impl Connection {
             .map(|mut replies| replies.remove(0))
     }
 
-    /// Sends commands in one write and reads their replies, each within the
-    /// connection's timeout.
-    fn call_all(&mut self, commands: &[Vec<&[u8]>]) -> Result<Vec<Reply>, RedisError> {
-        self.call_within(commands, self.timeout)
-    }
-
+    /// Sends commands in one write and reads their replies, each within
+    /// `wait`.
     fn call_within(
         &mut self,
         commands: &[Vec<&[u8]>],
@@ -419,8 +406,14 @@ impl Connection {
                 Ok(0) => return Err(RedisError::Closed),
                 Ok(n) => received += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(timed_out()),
-                Err(e) if e.kind() == io::ErrorKind::TimedOut => return Err(timed_out()),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Err(timed_out())
+                }
                 Err(e) => return Err(RedisError::Io(e)),
             }
         }
@@ -504,6 +497,16 @@ mod tests {
     use super::*;
     use std::net::TcpListener;
     use std::thread;
+
+    impl Connection {
+        /// `PING`: succeeds on `+PONG`.
+        fn ping(&mut self) -> Result<(), RedisError> {
+            match self.call(&[b"PING"], self.timeout)? {
+                Reply::Simple(pong) if pong == "PONG" => Ok(()),
+                _ => Err(RedisError::Unexpected("PING: expected +PONG")),
+            }
+        }
+    }
 
     /// What the fake server does once it has received the expected command.
     enum Answer {
