@@ -67,15 +67,6 @@ pub enum Reply {
     Array(Option<Vec<Reply>>),
 }
 
-/// The outcome of parsing the bytes received so far.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Parsed {
-    /// The reply is not complete yet (and no limit is passed): read more.
-    Partial,
-    /// A complete reply, and the number of bytes it took from the buffer.
-    Complete(Reply, usize),
-}
-
 /// Why bytes are not a RESP2 reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RespError {
@@ -124,15 +115,6 @@ pub fn push_command(buf: &mut Vec<u8>, args: &[&[u8]]) {
         buf.extend_from_slice(arg);
         buf.extend_from_slice(b"\r\n");
     }
-}
-
-/// Parses one reply from the start of `buf` (everything received so far).
-/// Bytes after the reply are left alone.
-pub fn parse_reply(buf: &[u8]) -> Result<Parsed, RespError> {
-    Ok(match Parser::default().parse(buf)? {
-        (used, Some(reply)) => Parsed::Complete(reply, used),
-        (_, None) => Parsed::Partial,
-    })
 }
 
 /// Where the parser is within a reply.
@@ -264,17 +246,6 @@ impl Parser {
         }
     }
 
-    /// Bytes held between calls outside finished values: the line or
-    /// bulk payload in progress.
-    #[cfg(test)]
-    fn held(&self) -> usize {
-        match &self.state {
-            State::Line { text, .. } => text.capacity(),
-            State::Bulk { kept, .. } => kept.as_ref().map_or(0, Vec::capacity),
-            _ => 0,
-        }
-    }
-
     /// Counts `n` more bytes of the reply against its limit.
     fn count(&mut self, n: usize) -> Result<(), RespError> {
         self.counted = self.counted.saturating_add(n);
@@ -363,6 +334,36 @@ fn integer(line: &[u8]) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The outcome of parsing the bytes received so far.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum Parsed {
+        /// The reply is not complete yet (and no limit is passed): read more.
+        Partial,
+        /// A complete reply, and the number of bytes it took from the buffer.
+        Complete(Reply, usize),
+    }
+
+    /// Parses one reply from the start of `buf` (everything received so far).
+    /// Bytes after the reply are left alone.
+    fn parse_reply(buf: &[u8]) -> Result<Parsed, RespError> {
+        Ok(match Parser::default().parse(buf)? {
+            (used, Some(reply)) => Parsed::Complete(reply, used),
+            (_, None) => Parsed::Partial,
+        })
+    }
+
+    impl Parser {
+        /// Bytes held between calls outside finished values: the line or
+        /// bulk payload in progress.
+        fn held(&self) -> usize {
+            match &self.state {
+                State::Line { text, .. } => text.capacity(),
+                State::Bulk { kept, .. } => kept.as_ref().map_or(0, Vec::capacity),
+                _ => 0,
+            }
+        }
+    }
 
     fn bulk(bytes: &[u8]) -> Reply {
         Reply::Bulk(Some(bytes.to_vec()))
