@@ -102,18 +102,11 @@ impl Reject {
         match self {
             Reject::RequestLineTooLong => Status::UriTooLong,
             Reject::HeadTooLarge => Status::HeaderFieldsTooLarge,
-            Reject::RequestLine
-            | Reject::Target
-            | Reject::Header
-            | Reject::Host
-            | Reject::HostRepeated
-            | Reject::HostValue
-            | Reject::TransferEncoding
-            | Reject::ContentLength => Status::BadRequest,
             Reject::Version => Status::VersionNotSupported,
             Reject::Method => Status::MethodNotAllowed,
             Reject::Timeout => Status::RequestTimeout,
             Reject::Busy => Status::ServiceUnavailable,
+            _ => Status::BadRequest,
         }
     }
 
@@ -451,6 +444,7 @@ fn split_target(target: &[u8], method: Method) -> Result<(String, String), Rejec
         };
     }
     let target = std::str::from_utf8(target).map_err(|_| Reject::Target)?;
+    let with_slash;
     let origin_form = if target.starts_with('/') {
         target
     } else {
@@ -471,10 +465,12 @@ fn split_target(target: &[u8], method: Method) -> Result<(String, String), Rejec
         {
             return Err(Reject::Target);
         }
-        match rest.strip_prefix('?') {
-            Some(query) => return query_only(query),
-            None if rest.is_empty() => "/",
-            None => rest,
+        // `http://host` and `http://host?query`: the path is `/`.
+        if rest.starts_with('/') {
+            rest
+        } else {
+            with_slash = format!("/{rest}");
+            &with_slash
         }
     };
     if !origin_form.bytes().all(is_target_byte) {
@@ -484,15 +480,6 @@ fn split_target(target: &[u8], method: Method) -> Result<(String, String), Rejec
     let path = percent_decode(path).ok_or(Reject::Target)?;
     check_query(query)?;
     Ok((path, query.to_string()))
-}
-
-/// `http://host?query`: the path is `/`.
-fn query_only(query: &str) -> Result<(String, String), Reject> {
-    if !query.bytes().all(is_target_byte) {
-        return Err(Reject::Target);
-    }
-    check_query(query)?;
-    Ok(("/".into(), query.to_string()))
 }
 
 /// RFC 3986 `pct-encoded`: every `%` starts a `%HH`. Whether the escapes
