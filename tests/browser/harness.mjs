@@ -1,5 +1,4 @@
-// What the browser scripts other than page.test.mjs share: the prerequisite
-// check (Chromium and playwright-core; without them a loud SKIPPED, or a
+// What the browser scripts share: the prerequisite check (Chromium and playwright-core; without them a loud SKIPPED, or a
 // failure under CI=true), a watchdog over the whole script, Chromium's
 // launch, a page that records its requests and errors, the tickstream binary
 // as a child process, and the id order of both id forms.
@@ -46,6 +45,7 @@ export const browserTest = (name, fn) => test(name, missing && !IN_CI ? { skip: 
 // ---- bounded time and cleanup ----------------------------------------------
 
 const children = new Set();   // child processes this script started
+const servers = new Set();    // the tickstream ones among them, with their logs
 const cleanups = [];
 
 function killAll() {
@@ -64,6 +64,9 @@ for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => { killAll(); proc
 export function watchdog(ms) {
   setTimeout(() => {
     process.stderr.write(`\nFAILED: ${script} exceeded ${ms / 1000} s overall; killing everything\n`);
+    for (const s of servers) {
+      process.stderr.write(`--- server ${s.child.pid} stderr (tail) ---\n${s.log.slice(-20).join('\n')}\n`);
+    }
     killAll();
     process.exit(1);
   }, ms).unref();
@@ -103,15 +106,19 @@ export const pageState = (page) => page.evaluate(() => {
 
 const LISTENING = /^tickstream \S+ listening on http:\/\/(\S+):(\d+)\/$/;
 
-/** Starts $TICKSTREAM_BIN with `args`; resolves with {child, url, log} once it listens. */
+/**
+ * Starts $TICKSTREAM_BIN with `args`; resolves with {child, url, host, port,
+ * log} once it listens. It is killed at the end, or by stopServer.
+ */
 export async function startServer(args) {
   const bin = process.env.TICKSTREAM_BIN;
   assert.ok(bin, 'set TICKSTREAM_BIN to the tickstream binary');
   const child = spawn(path.resolve(ROOT, bin), args, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
   children.add(child);
   const s = { child, log: [] };
-  const exited = once(child, 'exit').then(() => children.delete(child));
-  atEnd(async () => { try { process.kill(child.pid, 'SIGKILL'); } catch { /* gone */ } await exited; });
+  servers.add(s);
+  s.exited = once(child, 'exit').then(() => { children.delete(child); servers.delete(s); });
+  atEnd(() => stopServer(s));
   child.stderr.setEncoding('utf8');
   let buf = '';
   await new Promise((resolve, reject) => {
@@ -127,7 +134,10 @@ export async function startServer(args) {
         if (s.log.length === 0) {
           clearTimeout(timer);
           const m = LISTENING.exec(line);
-          if (m) { s.url = `http://${m[1]}:${m[2]}/`; resolve(); } else reject(new Error(`unexpected first line: ${line}`));
+          if (m) {
+            [s.host, s.port, s.url] = [m[1], Number(m[2]), `http://${m[1]}:${m[2]}/`];
+            resolve();
+          } else reject(new Error(`unexpected first line: ${line}`));
         }
         s.log.push(line);
         if (s.log.length > 500) s.log.splice(0, 100);
@@ -135,6 +145,12 @@ export async function startServer(args) {
     });
   });
   return s;
+}
+
+/** Kills a server from startServer (SIGKILL) and waits until it has exited. */
+export async function stopServer(s) {
+  try { process.kill(s.child.pid, 'SIGKILL'); } catch { /* already gone */ }
+  await s.exited;
 }
 
 // ---- ids ------------------------------------------------------------------

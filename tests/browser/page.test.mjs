@@ -17,107 +17,28 @@
 // unless CI=true, where they fail. Screenshots go to
 // target/screenshots/.
 
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 
-import { ROOT, SHOTS, browserTest, launch } from './harness.mjs';
+import { ROOT, SHOTS, browserTest, launch, newPage, startServer as start, stopServer, watchdog }
+  from './harness.mjs';
 
 const PAGE_FILE = path.join(ROOT, 'src/page.html');
-const OVERALL_TIMEOUT_MS = 60_000;
 
-// ---- prerequisites: never pass silently ------------------------------------
-
-const BIN = process.env.TICKSTREAM_BIN;
-if (!BIN) {
-  process.stderr.write('error: set TICKSTREAM_BIN to the tickstream binary, e.g.\n' +
-    '  TICKSTREAM_BIN=target/release/tickstream node tests/browser/page.test.mjs\n');
-  process.exit(2);
-}
-const BIN_PATH = path.resolve(ROOT, BIN);
-try { fs.accessSync(BIN_PATH, fs.constants.X_OK); } catch {
-  process.stderr.write(`error: TICKSTREAM_BIN=${BIN} is not an executable file (resolved to ${BIN_PATH})\n`);
-  process.exit(2);
-}
-// Chromium and playwright-core: checked by harness.mjs (a loud SKIPPED
-// outside CI, a failure under CI=true).
-
-// ---- bounded time and cleanup ----------------------------------------------
-
-const servers = new Set();   // child processes we started
+// Chromium and playwright-core are checked by harness.mjs (a loud SKIPPED
+// outside CI, a failure under CI=true), $TICKSTREAM_BIN when a server
+// starts. The whole script has a minute; the server logs' tails are
+// printed if it runs out.
+watchdog(60_000);
 let browser = null;
 
-function killAll() {
-  for (const s of servers) {
-    try { process.kill(s.child.pid, 'SIGKILL'); } catch { /* already gone */ }
-  }
-  servers.clear();
-}
-process.on('exit', killAll);
-for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => { killAll(); process.exit(130); });
-
-const watchdog = setTimeout(() => {
-  process.stderr.write(`\nFAILED: browser test exceeded ${OVERALL_TIMEOUT_MS / 1000} s overall; killing everything\n`);
-  for (const s of servers) process.stderr.write(`--- server ${s.child.pid} stderr (tail) ---\n${s.log.slice(-20).join('\n')}\n`);
-  killAll();
-  process.exit(1);
-}, OVERALL_TIMEOUT_MS);
-watchdog.unref();
-
-after(async () => {
-  if (browser) await browser.close().catch(() => {});
-  for (const s of [...servers]) await stopServer(s);
-});
-
-// ---- the server under test -------------------------------------------------
-
-const LISTENING = /^tickstream \S+ listening on http:\/\/(\S+):(\d+)\/$/;
-
-/** Starts the binary and resolves once its first stderr line names the port. */
-async function startServer(addr, extra = []) {
-  const args = ['--addr', addr, '--interval', '200ms', ...extra];
-  const child = spawn(BIN_PATH, args, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
-  const s = { child, log: [], args, exited: false };
-  servers.add(s);
-  child.on('exit', () => { s.exited = true; servers.delete(s); });
-  child.stderr.setEncoding('utf8');
-  let buf = '';
-  const first = new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "listening on" line within 5 s from ${BIN} ${args.join(' ')}`)), 5000);
-    child.on('exit', (code, sig) => { clearTimeout(timer); reject(new Error(`${BIN} ${args.join(' ')} exited (${code ?? sig}) before listening:\n${s.log.join('\n')}${buf}`)); });
-    // Keep draining stderr for the whole run, so the server never blocks on a full pipe.
-    child.stderr.on('data', (chunk) => {
-      buf += chunk;
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        if (s.log.length === 0) {
-          const m = LISTENING.exec(line);
-          clearTimeout(timer);
-          if (m) { s.host = m[1]; s.port = Number(m[2]); resolve(); } else reject(new Error(`unexpected first stderr line: ${JSON.stringify(line)}`));
-        }
-        s.log.push(line);
-        if (s.log.length > 500) s.log.splice(0, 100);
-      }
-    });
-  });
-  await first;
-  s.url = `http://${s.host}:${s.port}/`;
-  return s;
-}
-
-async function stopServer(s) {
-  if (s.exited) return;
-  const gone = once(s.child, 'exit');
-  try { process.kill(s.child.pid, 'SIGKILL'); } catch { /* already gone */ }
-  await gone;
-}
+/** The server on `addr` with a 200 ms tick, then `extra` flags. */
+const startServer = (addr, extra = []) => start(['--addr', addr, '--interval', '200ms', ...extra]);
 
 /** Plain GET with a time limit; resolves {status, headers, body}. */
 function get(url, { limitMs = 3000 } = {}) {
@@ -174,16 +95,13 @@ test('page.html is self-contained (static check)', () => {
 
 /** Opens the page in a fresh context; records every request it makes. */
 async function openPage(url, options = {}) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
-  const page = await context.newPage();
-  page.requests = [];
-  page.errors = [];
-  page.on('request', (r) => page.requests.push(r.url()));
-  page.on('pageerror', (e) => page.errors.push(String(e)));
-  page.on('console', (m) => { if (m.type() === 'error') page.errors.push(`console: ${m.text()}`); });
+  const page = await newPage(browser, options);
   await page.goto(url, { timeout: 5000 });
   return page;
 }
+
+/** The URLs the page requested. */
+const requested = (page) => page.requests.map((r) => r.url());
 
 const stateText = (page) => page.locator('#state').textContent();
 const debug = (page) => page.evaluate(() => {
@@ -194,7 +112,7 @@ const btcPoints = (page) => page.evaluate(() => window.__tickstream.points('BTC'
 
 /** Every request must stay on the page's origin and hit / or /prices. */
 function assertOnlyOwnRequests(page, origin) {
-  for (const u of page.requests) {
+  for (const u of requested(page)) {
     if (u.startsWith('data:')) continue;
     const url = new URL(u);
     assert.equal(url.origin, origin, `page requested another origin: ${u}`);
@@ -314,7 +232,7 @@ browserTest('live page in Chromium', async (t) => {
     await narrowed.waitForFunction(() => window.__tickstream.events >= 6, null, { timeout: 3000 });
     const syms = await narrowed.locator('.card').evaluateAll((els) => els.map((e) => e.dataset.symbol));
     assert.deepEqual(syms, ['ETH', 'BTC']);
-    assert.ok(narrowed.requests.some((u) => u.endsWith('/prices?symbols=ETH,BTC')), narrowed.requests.join('\n'));
+    assert.ok(requested(narrowed).some((u) => u.endsWith('/prices?symbols=ETH,BTC')), requested(narrowed).join('\n'));
     await narrowed.context().close();
   });
 
