@@ -16,7 +16,7 @@ use std::convert::Infallible;
 use std::thread;
 use std::time::Duration;
 
-use crate::feed::entry::{parse_entry, EntryError};
+use crate::feed::entry::parse_entry;
 use crate::hub::{Hub, Price};
 use crate::id::EventId;
 use crate::metrics::Metrics;
@@ -105,8 +105,7 @@ impl Reader<'_> {
                 // The newest entry's id, then the history, newest pages
                 // first, into the hub without sending it to anyone: clients
                 // that came before the load get the snapshot after it.
-                let newest = conn.xrevrange_before(self.key, None, 1)?;
-                let newest = newest.first().map(|e| e.id);
+                let newest = self.newest(&mut conn)?;
                 let mut pages = Vec::new();
                 let (mut before, mut wanted) = (newest.and_then(next_id), self.history);
                 while let (Some(end), true) = (before, wanted > 0) {
@@ -161,21 +160,29 @@ impl Reader<'_> {
     /// it was deleted and re-created, and nothing comes until it passes
     /// that id again.
     fn check_behind(&mut self, conn: &mut Connection) -> Result<(), RedisError> {
-        let newest = conn.xrevrange_before(self.key, None, 1)?;
-        let newest = newest.first().map(|e| e.id);
-        let behind = matches!((newest, self.last), (Some(n), Some(l)) if n < l);
-        if behind && !self.behind {
-            crate::log!(
-                "tickstream: redis stream {:?}: newest entry {} is below the last one read, {}; \
-                 was it deleted and re-created? Waiting for entries after {}",
-                self.key,
-                newest.map_or(String::new(), |n| n.to_string()),
-                self.last.map_or(String::new(), |l| l.to_string()),
-                self.last.map_or(String::new(), |l| l.to_string()),
-            );
-        }
+        let behind = match (self.newest(conn)?, self.last) {
+            (Some(newest), Some(last)) if newest < last => {
+                if !self.behind {
+                    crate::log!(
+                        "tickstream: redis stream {:?}: newest entry {newest} is below the last one \
+                         read, {last}; was it deleted and re-created? Waiting for entries after {last}",
+                        self.key,
+                    );
+                }
+                true
+            }
+            _ => false,
+        };
         self.behind = behind;
         Ok(())
+    }
+
+    /// The id of the stream's newest entry; `None` if it is empty.
+    fn newest(&self, conn: &mut Connection) -> Result<Option<EventId>, RedisError> {
+        Ok(conn
+            .xrevrange_before(self.key, None, 1)?
+            .first()
+            .map(|e| e.id))
     }
 
     /// Publishes the valid entries as one tick (or, `live` false, loads
@@ -210,47 +217,29 @@ fn next_id(id: EventId) -> Option<EventId> {
     }
 }
 
-/// Why a stream entry was skipped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BadEntry {
-    /// It has no field of this name.
-    Missing(&'static str),
-    /// A field name or value is over [`MAX_VALUE_BYTES`].
-    Oversized,
-    /// A value breaks the entry rule.
-    Value(EntryError),
-}
-
-impl std::fmt::Display for BadEntry {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            BadEntry::Missing(name) => write!(f, "no {name} field"),
-            BadEntry::Oversized => write!(f, "a field over {MAX_VALUE_BYTES} bytes"),
-            BadEntry::Value(e) => e.fmt(f),
-        }
-    }
-}
-
 /// The price an entry holds: fields `symbol`, `price` and optionally `ts`,
 /// under the same rules as a stdin line; other fields are ignored. Without
-/// `ts`, the entry id's milliseconds, so every replica stamps it alike.
-pub fn price_of(entry: &Entry) -> Result<Price, BadEntry> {
+/// `ts`, the entry id's milliseconds, so every replica stamps it alike. The
+/// error says why the entry is skipped.
+fn price_of(entry: &Entry) -> Result<Price, String> {
     if entry.oversized {
-        return Err(BadEntry::Oversized);
+        return Err(format!("a field over {MAX_VALUE_BYTES} bytes"));
     }
-    let field = |name: &[u8]| {
+    let field = |name: &str| {
         let mut fields = entry.fields.iter();
-        fields.find(|(f, _)| f == name).map(|(_, v)| v.as_slice())
+        let value = fields
+            .find(|(f, _)| f == name.as_bytes())
+            .map(|(_, v)| v.as_slice());
+        value.ok_or_else(|| format!("no {name} field"))
     };
-    let symbol = field(b"symbol").ok_or(BadEntry::Missing("symbol"))?;
-    let price = field(b"price").ok_or(BadEntry::Missing("price"))?;
-    let ts = field(b"ts");
-    parse_entry(symbol, price, ts, || entry.id.major).map_err(BadEntry::Value)
+    let (symbol, price, ts) = (field("symbol")?, field("price")?, field("ts").ok());
+    parse_entry(symbol, price, ts, || entry.id.major).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::feed::entry::EntryError;
 
     #[test]
     fn entry_fields() {
@@ -275,10 +264,10 @@ mod tests {
         );
         let stamped = price_of(&entry(&[("symbol", "BTC"), ("price", "1")]));
         assert_eq!(stamped.unwrap().ts_ms, 1_764_028_800_123, "the id's ms");
-        let value = BadEntry::Value;
-        let cases: &[(&[(&str, &str)], BadEntry)] = &[
-            (&[("symbol", "BTC")], BadEntry::Missing("price")),
-            (&[("price", "1")], BadEntry::Missing("symbol")),
+        let value = |e: EntryError| e.to_string();
+        let cases: &[(&[(&str, &str)], String)] = &[
+            (&[("symbol", "BTC")], "no price field".into()),
+            (&[("price", "1")], "no symbol field".into()),
             (
                 &[("symbol", "B C"), ("price", "1")],
                 value(EntryError::Symbol),
@@ -293,10 +282,10 @@ mod tests {
             ),
         ];
         for (pairs, error) in cases {
-            assert_eq!(price_of(&entry(pairs)), Err(*error), "{pairs:?}");
+            assert_eq!(price_of(&entry(pairs)).as_ref(), Err(error), "{pairs:?}");
         }
         let mut big = entry(&[("symbol", "BTC"), ("price", "1")]);
         big.oversized = true;
-        assert_eq!(price_of(&big), Err(BadEntry::Oversized));
+        assert_eq!(price_of(&big), Err("a field over 4096 bytes".into()));
     }
 }
