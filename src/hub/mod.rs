@@ -176,6 +176,7 @@ struct Subscriber {
     inbox: Arc<Inbox>,
 }
 
+#[derive(Default)]
 struct State {
     /// The counter's next id (counter form only).
     next_counter: u64,
@@ -220,14 +221,7 @@ impl Hub {
         Arc::new(Hub {
             state: Mutex::new(State {
                 next_counter: first_id,
-                newest: None,
-                next_key: 0,
-                history: VecDeque::new(),
-                history_events: 0,
-                latest: HashMap::new(),
-                latest_by_id: BTreeMap::new(),
-                subscribers: Vec::new(),
-                draining: false,
+                ..State::default()
             }),
             form,
             history_limit,
@@ -332,15 +326,10 @@ impl Hub {
             remember_latest(state, run);
         }
         if fan_out {
-            self.fan_out(state, &tick);
+            let queue_len = self.queue_len;
+            state.subscribers.retain(|s| deliver(s, &tick, queue_len));
         }
         events.len()
-    }
-
-    /// Hands `tick` to every subscriber that takes any of it.
-    fn fan_out(&self, state: &mut State, tick: &Arc<Tick>) {
-        let queue_len = self.queue_len;
-        state.subscribers.retain(|s| deliver(s, tick, queue_len));
     }
 
     /// Subscribes a client on the calling thread. Without a last event id

@@ -70,18 +70,13 @@ impl Tick {
     pub(super) fn gather(runs: &[EventRun]) -> Tick {
         let (mut prices, mut article, mut events) = (Vec::new(), Vec::new(), Vec::new());
         for run in runs {
-            let tick = &run.tick;
             for i in run.events.clone() {
-                let starts = match i {
-                    0 => [0, 0],
-                    _ => tick.events[i - 1].ends,
-                };
-                let [end_p, end_a] = tick.events[i].ends;
-                prices.extend_from_slice(&tick.prices[starts[0]..end_p]);
-                article.extend_from_slice(&tick.article[starts[1]..end_a]);
+                prices.extend_from_slice(run.tick.frame(i, Dialect::Prices));
+                article.extend_from_slice(run.tick.frame(i, Dialect::Article));
+                let Event { id, symbol, .. } = &run.tick.events[i];
                 events.push(Event {
-                    id: tick.events[i].id,
-                    symbol: tick.events[i].symbol.clone(),
+                    id: *id,
+                    symbol: symbol.clone(),
                     ends: [prices.len(), article.len()],
                 });
             }
@@ -130,24 +125,26 @@ impl Tick {
         range: Range<usize>,
         selection: &Selection,
     ) -> usize {
-        let (bytes, which) = match selection.dialect {
+        let mut appended = 0;
+        for i in range.filter(|&i| selection.takes(&self.events[i])) {
+            buf.extend_from_slice(self.frame(i, selection.dialect));
+            appended += 1;
+        }
+        appended
+    }
+
+    /// The frame of event `i` in `dialect`.
+    fn frame(&self, i: usize, dialect: Dialect) -> &[u8] {
+        let (bytes, which) = match dialect {
             Dialect::Prices => (&self.prices, 0),
             Dialect::Article => (&self.article, 1),
         };
-        let mut appended = 0;
-        for i in range {
-            let event = &self.events[i];
-            if selection.takes(event) {
-                let start = if i == 0 {
-                    0
-                } else {
-                    self.events[i - 1].ends[which]
-                };
-                buf.extend_from_slice(&bytes[start..event.ends[which]]);
-                appended += 1;
-            }
-        }
-        appended
+        let start = if i == 0 {
+            0
+        } else {
+            self.events[i - 1].ends[which]
+        };
+        &bytes[start..self.events[i].ends[which]]
     }
 
     pub(super) fn any_taken(&self, selection: &Selection) -> bool {
