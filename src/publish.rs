@@ -40,7 +40,7 @@ pub fn run(config: &Config, signals: StopSignals) -> ExitCode {
     let mut out = Publisher {
         config,
         connection: None,
-        backoff: Backoff::new(),
+        backoff: Backoff::default(),
         retry_at: Instant::now(),
         last_complaint: String::new(),
     };

@@ -67,7 +67,7 @@ pub fn run(url: &RedisUrl, key: &str, history: usize, hub: &Hub, metrics: &Metri
         complaint: Some(String::new()),
         connected_before: false,
     };
-    let mut backoff = Backoff::new();
+    let mut backoff = Backoff::default();
     loop {
         let Err(e) = reader.session(&mut backoff);
         metrics.set_feed_up(false);

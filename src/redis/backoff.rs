@@ -14,11 +14,6 @@ impl Backoff {
     /// The longest step.
     pub const MOST: Duration = Duration::from_secs(5);
 
-    /// A back-off at its first step.
-    pub fn new() -> Backoff {
-        Backoff(Backoff::FIRST)
-    }
-
     /// The next wait; the step after it doubles.
     pub fn next_wait(&mut self) -> Duration {
         let wait = self.0.mul_f64(0.5 + fastrand::f64() / 2.0);
@@ -33,8 +28,9 @@ impl Backoff {
 }
 
 impl Default for Backoff {
+    /// A back-off at its first step.
     fn default() -> Self {
-        Backoff::new()
+        Backoff(Backoff::FIRST)
     }
 }
 
@@ -44,7 +40,7 @@ mod tests {
 
     #[test]
     fn backoff_doubles_to_its_ceiling_with_jitter() {
-        let mut backoff = Backoff::new();
+        let mut backoff = Backoff::default();
         let waits: Vec<Duration> = (0..10).map(|_| backoff.next_wait()).collect();
         for (n, wait) in waits.iter().enumerate() {
             let step = (Backoff::FIRST * 2u32.pow(n as u32)).min(Backoff::MOST);

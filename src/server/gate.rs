@@ -35,16 +35,6 @@ impl Gate {
             .ok()
             .map(|_| Pass(Arc::clone(self)))
     }
-
-    /// Places taken now.
-    pub fn in_use(&self) -> usize {
-        self.in_use.load(Ordering::Relaxed)
-    }
-
-    /// The most places it gives.
-    pub fn limit(&self) -> usize {
-        self.limit
-    }
 }
 
 impl Drop for Pass {
@@ -65,9 +55,9 @@ mod tests {
         assert!(gate.try_enter().is_none());
         drop(a);
         let c = gate.try_enter().unwrap();
-        assert_eq!(gate.in_use(), 2);
+        assert_eq!(gate.in_use.load(Ordering::Relaxed), 2);
         drop((b, c));
-        assert_eq!(gate.in_use(), 0);
+        assert_eq!(gate.in_use.load(Ordering::Relaxed), 0);
         assert!(Gate::new(0).try_enter().is_none());
     }
 }
