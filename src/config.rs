@@ -204,9 +204,11 @@ pub const FLAGS: &[Flag] = &[
         help: "make the sim prices reproducible (default: random)",
         default: "",
         set: |c, v| {
-            let seed = v.parse();
-            c.seed = Some(seed.map_err(|_| format!("expected a whole number, got {v:?}"))?);
-            Ok(())
+            let seed = v.parse().map(Some);
+            put(
+                &mut c.seed,
+                seed.map_err(|_| format!("expected a whole number, got {v:?}")),
+            )
         },
         used_by: UsedBy::Both,
     },

@@ -73,8 +73,5 @@ pub fn flush() {
 /// Writes one line to stderr now, in one `write`, ignoring a failure (a
 /// closed stderr): unlike `eprintln!`, it never panics.
 pub fn write_now(text: &str) {
-    let mut bytes = Vec::with_capacity(text.len() + 1);
-    bytes.extend_from_slice(text.as_bytes());
-    bytes.push(b'\n');
-    let _ = std::io::stderr().write_all(&bytes);
+    let _ = std::io::stderr().write_all(format!("{text}\n").as_bytes());
 }

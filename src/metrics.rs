@@ -70,11 +70,10 @@ pub struct Metrics {
 impl Metrics {
     /// Metrics for a process started at `start_time_seconds` (Unix time).
     pub fn new(start_time_seconds: u64) -> Metrics {
-        let metrics = Metrics::default();
-        metrics
-            .start_time_seconds
-            .store(start_time_seconds, Ordering::Relaxed);
-        metrics
+        Metrics {
+            start_time_seconds: AtomicU64::new(start_time_seconds),
+            ..Metrics::default()
+        }
     }
 
     /// Counts an accepted stream connection.

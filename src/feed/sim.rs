@@ -92,12 +92,10 @@ impl RandomWalk {
 
 /// A price as a JSON number: 2 decimals from 100 up, 4 from 1, else 6.
 fn format_price(price: f64) -> String {
-    let decimals = if price >= 100.0 {
-        2
-    } else if price >= 1.0 {
-        4
-    } else {
-        6
+    let decimals = match price {
+        100.0.. => 2,
+        1.0.. => 4,
+        _ => 6,
     };
     format!("{price:.decimals$}")
 }

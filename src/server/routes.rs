@@ -52,14 +52,13 @@ pub fn route(request: &Request, config: &Config) -> Route {
         (Method::Options, "/prices" | "/crypto-price" | "/" | "/healthz" | "/metrics" | "*") => {
             Route::Answer(preflight(config))
         }
-        (_, "/prices") => match stream_params(request, config, Dialect::Prices) {
-            Ok(params) => Route::Stream(params),
-            Err(response) => Route::Answer(response),
-        },
-        (_, "/crypto-price") => match stream_params(request, config, Dialect::Article) {
-            Ok(params) => Route::Stream(params),
-            Err(response) => Route::Answer(response),
-        },
+        (_, path @ ("/prices" | "/crypto-price")) => {
+            let dialect = match path {
+                "/prices" => Dialect::Prices,
+                _ => Dialect::Article,
+            };
+            stream_params(request, config, dialect).map_or_else(Route::Answer, Route::Stream)
+        }
         (_, "/") => Route::Answer(
             Response::new(Status::Ok, "text/html; charset=utf-8", PAGE)
                 .with_header("Cache-Control", "no-cache"),
