@@ -136,9 +136,7 @@ fn start_replica(redis: &Redis, port: u16) -> Server {
 /// Waits until `/healthz` answers `200`: Redis connected, history loaded.
 fn wait_healthy(replica: &Server) {
     assert!(
-        wait_until(Duration::from_secs(10), || get(replica.addr, "/healthz")
-            .status
-            == 200),
+        wait_until(Duration::from_secs(10), || healthy(replica)),
         "replica {} not healthy: {}",
         replica.addr,
         replica.log()

@@ -46,17 +46,6 @@ fn xadd(id: &str, symbol: &str, price: &str, more: &[String]) -> Vec<String> {
     args
 }
 
-/// The server's CPU time so far, in clock ticks (`utime + stime`).
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
-    let fields: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split(' ').collect();
-    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
-}
-
-fn healthy(server: &Server) -> bool {
-    get(server.addr, "/healthz").status == 200
-}
-
 /// An entry with a 5 MB field (Redis allows 512 MB) is skipped and counted;
 /// the entries around it arrive, `/healthz` stays 200, and a replica
 /// started while it is among the newest `--history` becomes healthy and
@@ -119,7 +108,8 @@ fn oversized_prices_do_not_swell_the_replica() {
     let server = replica(&redis, &[]);
     assert!(wait_until(IO_TIMEOUT, || healthy(&server)));
     let before = server.rss_kib();
-    let price = "1".repeat(1024 * 1024);
+    // Finite, so valid but for its length: `1.000…0`.
+    let price = format!("1.{}", "0".repeat(1024 * 1024 - 2));
     let entries: Vec<Vec<String>> = (1..=400)
         .map(|n| xadd(&format!("{n}-0"), "BTC", &price, &[]))
         .collect();
@@ -222,7 +212,8 @@ fn loading_wide_entries_costs_linear_time() {
         "{}",
         server.log()
     );
-    let ticks = cpu_ticks(server.pid());
+    // CPU time so far, in clock ticks (`utime + stime`).
+    let ticks = proc_sample(server.pid()).cpu_ticks;
     println!("replica CPU to load 1,000 entries of 280 fields: {ticks} ticks of 10 ms");
     // Ten times what it takes here (2-4 ticks), a fifth of what it took.
     assert!(ticks < 30, "{ticks} ticks");
@@ -250,8 +241,23 @@ fn a_stream_recreated_below_the_last_id_is_logged_once() {
         "{}",
         server.log()
     );
-    // Two more idle XREADs (2 s each) and no second line.
-    std::thread::sleep(Duration::from_secs(5));
+    // Two more idle XREADs (2 s each, counted by Redis: the one under way
+    // and two whole ones) and no second line.
+    let xreads = || -> u64 {
+        let stats = redis.cli(&["INFO", "commandstats"]);
+        stats
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("cmdstat_xread:calls="))
+            .and_then(|rest| rest.split(',').next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    let before = xreads();
+    let enough = Duration::from_secs(2) * 3 * 3; // three XREADs, three times over
+    assert!(
+        wait_until(enough, || xreads() >= before + 3),
+        "{} XREADs in {enough:?}",
+        xreads() - before
+    );
     assert_eq!(server.log().matches(note).count(), 1, "{}", server.log());
     redis.add("101-0", "BTC", "3");
     assert_eq!(

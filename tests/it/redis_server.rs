@@ -196,6 +196,12 @@ pub fn free_port() -> u16 {
     listener.local_addr().map(|a: SocketAddr| a.port()).unwrap()
 }
 
+/// True while `/healthz` answers 200: for a replica, Redis connected and
+/// the history loaded.
+pub fn healthy(server: &Server) -> bool {
+    get(server.addr, "/healthz").status == 200
+}
+
 /// A replica: the server with `--feed redis` on this Redis, then `args`.
 pub fn replica(redis: &Redis, args: &[&str]) -> Server {
     let url = redis.url();

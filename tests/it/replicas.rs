@@ -15,11 +15,6 @@ fn next_ids(client: &mut Sse, n: usize) -> Vec<String> {
     events.into_iter().map(|e| e.id_text).collect()
 }
 
-/// True while `/healthz` answers 200.
-fn healthy(server: &Server) -> bool {
-    get(server.addr, "/healthz").status == 200
-}
-
 /// Redis, a replica on it and a client of the replica; `None` (skipped)
 /// without Redis.
 fn replica_and_client() -> Option<(Redis, Server, Sse)> {
