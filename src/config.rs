@@ -9,7 +9,6 @@
 //! lookup function for the environment, so it is tested without touching
 //! the process environment.
 
-use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
@@ -345,23 +344,6 @@ pub enum Command {
     Version,
 }
 
-/// A bad flag or value: printed as one line, then the process exits 2.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UsageError {
-    /// The flag (or variable) at fault, e.g. `--interval` or `PORT`.
-    pub flag: String,
-    /// What is wrong with it.
-    pub problem: String,
-}
-
-impl fmt::Display for UsageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {} (see --help)", self.flag, self.problem)
-    }
-}
-
-impl std::error::Error for UsageError {}
-
 /// The text `--help` prints, made from [`FLAGS`].
 pub fn help() -> String {
     let mut text = String::from(
@@ -407,8 +389,9 @@ fn variable(flag: &Flag) -> String {
 }
 
 /// Parses the arguments (without the program name) and the environment,
-/// looked up through `env`.
-pub fn parse<I, F>(args: I, env: F) -> Result<Command, UsageError>
+/// looked up through `env`. The error is a bad flag or value, as one line
+/// naming the flag (or variable) at fault; the process then exits 2.
+pub fn parse<I, F>(args: I, env: F) -> Result<Command, String>
 where
     I: IntoIterator<Item = String>,
     F: Fn(&str) -> Option<String>,
@@ -485,11 +468,8 @@ where
     Ok(Command::Run(Box::new(config)))
 }
 
-fn usage(flag: &str, problem: &str) -> UsageError {
-    UsageError {
-        flag: flag.to_string(),
-        problem: problem.to_string(),
-    }
+fn usage(flag: &str, problem: &str) -> String {
+    format!("{flag}: {problem} (see --help)")
 }
 
 /// Parses `IPv4:PORT`, `[IPv6]:PORT` or `localhost:PORT`.
@@ -564,7 +544,7 @@ fn parse_origin(value: &str) -> Result<Option<String>, String> {
 fn parse_symbols(value: &str) -> Result<Vec<Symbol>, String> {
     let mut symbols: Vec<Symbol> = Vec::new();
     for item in value.split(',').map(str::trim) {
-        let symbol = Symbol::parse(item.as_bytes()).map_err(|e| e.to_string())?;
+        let symbol = Symbol::parse(item.as_bytes())?;
         if !symbols.contains(&symbol) {
             symbols.push(symbol);
         }
@@ -583,7 +563,7 @@ mod tests {
         symbols.iter().map(Symbol::as_str).collect()
     }
 
-    fn run(args: &[&str], env: &[(&str, &str)]) -> Result<Config, UsageError> {
+    fn run(args: &[&str], env: &[(&str, &str)]) -> Result<Config, String> {
         let env: Vec<(String, String)> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -15,23 +15,19 @@ pub const MAX_SYMBOL_LEN: usize = 16;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Symbol(Arc<str>);
 
-/// A symbol that breaks the rule; its `Display` is the one message for it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InvalidSymbol {
-    /// The start of what was given, for the message.
-    shown: String,
-}
-
 impl Symbol {
-    /// Checks `text` against the rule and folds it to upper case.
-    pub fn parse(text: &[u8]) -> Result<Symbol, InvalidSymbol> {
+    /// Checks `text` against the rule and folds it to upper case; the error
+    /// is the one message for a symbol that breaks it.
+    pub fn parse(text: &[u8]) -> Result<Symbol, String> {
         let valid = (1..=MAX_SYMBOL_LEN).contains(&text.len())
             && text
                 .iter()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
         if !valid {
-            let shown = String::from_utf8_lossy(text).chars().take(32).collect();
-            return Err(InvalidSymbol { shown });
+            let shown: String = String::from_utf8_lossy(text).chars().take(32).collect();
+            return Err(format!(
+                "invalid symbol {shown:?}: 1 to {MAX_SYMBOL_LEN} of A-Z 0-9 . _ -"
+            ));
         }
         // Valid bytes are ASCII, so this cannot fail.
         let text = std::str::from_utf8(text).unwrap_or_default();
@@ -55,18 +51,6 @@ impl Borrow<str> for Symbol {
         &self.0
     }
 }
-
-impl fmt::Display for InvalidSymbol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid symbol {:?}: 1 to {MAX_SYMBOL_LEN} of A-Z 0-9 . _ -",
-            self.shown
-        )
-    }
-}
-
-impl std::error::Error for InvalidSymbol {}
 
 #[cfg(test)]
 mod tests {

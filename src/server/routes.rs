@@ -207,7 +207,7 @@ fn check_symbol(text: &str, config: &Config) -> Result<Symbol, Response> {
     };
     let bad =
         |problem: String| Response::error(Status::BadRequest, &format!("{problem}{}", valid()));
-    let symbol = Symbol::parse(text.as_bytes()).map_err(|e| bad(e.to_string()))?;
+    let symbol = Symbol::parse(text.as_bytes()).map_err(bad)?;
     if sim && !config.symbols.contains(&symbol) {
         return Err(bad(format!("unknown symbol {symbol}")));
     }
