@@ -4,6 +4,7 @@
 //! left), the socket accepts nothing for `--write-timeout`, or the hub
 //! drops the client as slow.
 
+use std::convert::Infallible;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::thread;
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::http::{Request, Response, Version};
 use crate::hub::{EventRun, Next, Subscription};
-use crate::metrics::{DisconnectReason, Metrics};
+use crate::metrics::DisconnectReason;
 use crate::server::reply::{respond, timed_out, to_bytes};
 use crate::server::routes::{too_many_clients, StreamParams};
 use crate::server::Shared;
@@ -50,11 +51,10 @@ pub fn serve(
     let mut subscription = shared.hub.subscribe(params.wants);
     let mut writer = EventWriter {
         stream,
-        metrics: &shared.metrics,
-        write_timeout: shared.config.write_timeout,
+        shared,
         events_sent: 0,
     };
-    let reason = writer.run(&mut subscription, params.throttle, shared);
+    let reason = writer.run(&mut subscription, params.throttle);
     shared.metrics.disconnected(reason);
     if !shared.config.quiet {
         let path = match request.query.as_str() {
@@ -77,29 +77,24 @@ pub fn serve(
 /// Writes one client's stream.
 struct EventWriter<'a> {
     stream: TcpStream,
-    metrics: &'a Metrics,
-    write_timeout: Duration,
+    shared: &'a Shared,
     events_sent: u64,
 }
 
 impl EventWriter<'_> {
     /// Writes head, `retry:`, catch-up, then events and heartbeats until
     /// the connection must end; returns why.
-    fn run(
-        &mut self,
-        sub: &mut Subscription,
-        throttle: Option<Duration>,
-        shared: &Shared,
-    ) -> DisconnectReason {
-        let mut head = to_bytes(Response::event_stream(), false, shared);
-        sse::push_retry(&mut head, shared.config.retry.as_millis());
+    fn run(&mut self, sub: &mut Subscription, throttle: Option<Duration>) -> DisconnectReason {
+        let config = &self.shared.config;
+        let mut head = to_bytes(Response::event_stream(), false, self.shared);
+        sse::push_retry(&mut head, config.retry.as_millis());
         // Taken, so the ticks it holds are released once written.
         let catch_up = std::mem::take(&mut sub.catch_up);
         let result = self
             .write_runs(sub, head, catch_up)
             .and_then(|()| match throttle {
-                None => self.live(sub, shared.config.heartbeat),
-                Some(period) => self.conflated(sub, period, shared.config.heartbeat),
+                None => self.live(sub, config.heartbeat),
+                Some(period) => self.conflated(sub, period, config.heartbeat),
             });
         match result {
             Ok(never) => match never {},
@@ -127,7 +122,11 @@ impl EventWriter<'_> {
     }
 
     /// Every tick the hub queues, as soon as it is queued.
-    fn live(&mut self, sub: &Subscription, heartbeat: Duration) -> Result<Never, DisconnectReason> {
+    fn live(
+        &mut self,
+        sub: &Subscription,
+        heartbeat: Duration,
+    ) -> Result<Infallible, DisconnectReason> {
         let mut buf = Vec::new();
         let mut last_write = Instant::now();
         loop {
@@ -169,7 +168,7 @@ impl EventWriter<'_> {
                     _ => {}
                 }
             }
-            self.metrics.delivered_after(oldest.elapsed());
+            self.shared.metrics.delivered_after(oldest.elapsed());
             last_write = Instant::now();
         }
     }
@@ -183,7 +182,7 @@ impl EventWriter<'_> {
         sub: &mut Subscription,
         period: Duration,
         heartbeat: Duration,
-    ) -> Result<Never, DisconnectReason> {
+    ) -> Result<Infallible, DisconnectReason> {
         let mut last_events = Instant::now();
         let mut last_write = last_events;
         loop {
@@ -231,7 +230,7 @@ impl EventWriter<'_> {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if timed_out(&e) => {
-                    if progress.elapsed() >= self.write_timeout {
+                    if progress.elapsed() >= self.shared.config.write_timeout {
                         return Err(DisconnectReason::WriteTimeout);
                     }
                 }
@@ -244,7 +243,7 @@ impl EventWriter<'_> {
                 return Err(DisconnectReason::Drain);
             }
         }
-        self.metrics.sent(events, bytes.len());
+        self.shared.metrics.sent(events, bytes.len());
         self.events_sent += events as u64;
         Ok(())
     }
@@ -263,6 +262,3 @@ fn pause_until(sub: &Subscription, deadline: Instant) -> Result<(), DisconnectRe
         false => Ok(()),
     }
 }
-
-/// A type with no values: a stream's loops only ever end with an error.
-enum Never {}
