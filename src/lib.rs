@@ -56,18 +56,15 @@ pub fn run(
     signal_stacks_dropped: bool,
     signals: sys::StopSignals,
 ) -> ExitCode {
-    let mut strings = Vec::new();
-    for arg in args {
-        match arg.into_string() {
-            Ok(s) => strings.push(s),
-            Err(arg) => {
-                log::write_now(&format!(
-                    "tickstream: {arg:?}: not valid UTF-8 (see --help)"
-                ));
-                return ExitCode::from(USAGE_EXIT);
-            }
+    let strings: Vec<String> = match args.into_iter().map(OsString::into_string).collect() {
+        Ok(strings) => strings,
+        Err(arg) => {
+            log::write_now(&format!(
+                "tickstream: {arg:?}: not valid UTF-8 (see --help)"
+            ));
+            return ExitCode::from(USAGE_EXIT);
         }
-    }
+    };
     let env = |name: &str| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
     let print = |text: &str| {
         let _ = io::Write::write_all(&mut io::stdout(), text.as_bytes());
