@@ -227,46 +227,33 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
         }),
         other => return Err(UsageError(format!("unknown subcommand '{other}'"))),
     };
-    let allowed: &[&str] = match sub.as_str() {
-        "load" => &[
-            "url",
-            "clients",
-            "pid",
-            "max-pending",
-            "connect-timeout",
-            "retries",
-            "sources",
-            "label",
-            "conflated",
-            "json",
-            "quiet",
-            "ramp",
-            "warmup",
-            "duration",
-        ],
-        "accept" => &[
-            "url",
-            "clients",
-            "pid",
-            "max-pending",
-            "connect-timeout",
-            "retries",
-            "sources",
-            "label",
-            "conflated",
-            "json",
-            "quiet",
-            "timeout",
-            "hold",
-        ],
-        "feed" => &["rate", "every", "symbols", "duration"],
-        _ => &["addr", "interval", "symbols"],
+    let (own, common): (&[&str], &[&str]) = match sub.as_str() {
+        "load" => (&["ramp", "warmup", "duration"], &COMMON_FLAGS),
+        "accept" => (&["timeout", "hold"], &COMMON_FLAGS),
+        "feed" => (&["rate", "every", "symbols", "duration"], &[]),
+        _ => (&["addr", "interval", "symbols"], &[]),
     };
-    if let Some((name, _)) = flags.0.iter().find(|(n, _)| !allowed.contains(&n.as_str())) {
+    let allowed = |name: &str| own.contains(&name) || common.contains(&name);
+    if let Some((name, _)) = flags.0.iter().find(|(n, _)| !allowed(n)) {
         return Err(UsageError(format!("unknown flag --{name} for '{sub}'")));
     }
     Ok(cmd)
 }
+
+/// The flags of [`Common`], which `load` and `accept` share.
+const COMMON_FLAGS: [&str; 11] = [
+    "url",
+    "clients",
+    "pid",
+    "max-pending",
+    "connect-timeout",
+    "retries",
+    "sources",
+    "label",
+    "conflated",
+    "json",
+    "quiet",
+];
 
 fn common(flags: &Flags, clients: usize, max_pending: usize) -> Result<Common, UsageError> {
     let url = parse_url(

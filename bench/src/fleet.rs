@@ -630,6 +630,41 @@ mod tests {
     use super::*;
     use std::net::TcpListener;
 
+    /// `clients` reading `GET /prices` from `target`, from `sources`
+    /// addresses 127.0.0.2 on, the window open from the start.
+    fn test_fleet(
+        target: SocketAddrV4,
+        clients: usize,
+        sources: u8,
+        retries: u32,
+        check_ids: bool,
+    ) -> Fleet {
+        let mut fleet = Fleet::new(FleetConfig {
+            target,
+            request: b"GET /prices HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            clients,
+            ramp: Duration::ZERO,
+            max_pending: 10,
+            connect_timeout: Duration::from_secs(5),
+            retries,
+            sources: (0..sources)
+                .map(|k| Ipv4Addr::new(127, 0, 0, 2 + k))
+                .collect(),
+            check_ids,
+        })
+        .unwrap();
+        fleet.open_window(0, u64::MAX);
+        fleet
+    }
+
+    /// Steps `fleet` until `done` holds of it, for 5 s at most.
+    fn step_until(fleet: &mut Fleet, done: impl Fn(&Fleet) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !done(fleet) && Instant::now() < deadline {
+            fleet.step(Duration::from_millis(10)).unwrap();
+        }
+    }
+
     /// A fleet against a std listener that answers with a fixed response:
     /// checks connect, request, head, snapshot skipping and id accounting.
     #[test]
@@ -662,23 +697,8 @@ mod tests {
             }
             conns
         });
-        let mut fleet = Fleet::new(FleetConfig {
-            target: addr,
-            request: b"GET /prices HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
-            clients: 3,
-            ramp: Duration::ZERO,
-            max_pending: 2,
-            connect_timeout: Duration::from_secs(5),
-            retries: 0,
-            sources: vec![Ipv4Addr::new(127, 0, 0, 2), Ipv4Addr::new(127, 0, 0, 3)],
-            check_ids: true,
-        })
-        .unwrap();
-        fleet.open_window(0, u64::MAX);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while fleet.totals().comments < 3 && Instant::now() < deadline {
-            fleet.step(Duration::from_millis(10)).unwrap();
-        }
+        let mut fleet = test_fleet(addr, 3, 2, 0, true);
+        step_until(&mut fleet, |f| f.totals().comments >= 3);
         let conns = server.join().unwrap();
         let t = fleet.totals();
         assert_eq!((t.established, fleet.streaming()), (3, 3));
@@ -689,9 +709,7 @@ mod tests {
         assert_eq!(t.negative_latency, 9);
         assert!(fleet.all_settled());
         drop(conns);
-        while fleet.streaming() > 0 && Instant::now() < deadline {
-            fleet.step(Duration::from_millis(10)).unwrap();
-        }
+        step_until(&mut fleet, |f| f.streaming() == 0);
         assert_eq!(fleet.totals().disconnects.get("closed by server"), Some(&3));
     }
 
@@ -717,23 +735,8 @@ mod tests {
             s.write_all(body.as_bytes()).unwrap();
             s
         });
-        let mut fleet = Fleet::new(FleetConfig {
-            target: addr,
-            request: b"GET /prices HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
-            clients: 1,
-            ramp: Duration::ZERO,
-            max_pending: 1,
-            connect_timeout: Duration::from_secs(5),
-            retries: 0,
-            sources: vec![Ipv4Addr::new(127, 0, 0, 2)],
-            check_ids,
-        })
-        .unwrap();
-        fleet.open_window(0, u64::MAX);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while fleet.totals().comments < 1 && Instant::now() < deadline {
-            fleet.step(Duration::from_millis(10)).unwrap();
-        }
+        let mut fleet = test_fleet(addr, 1, 1, 0, check_ids);
+        step_until(&mut fleet, |f| f.totals().comments >= 1);
         let _conn = server.join().unwrap();
         fleet.totals().clone()
     }
@@ -780,22 +783,8 @@ mod tests {
             .local_addr()
             .unwrap()
             .port(); // the listener is closed here: connects are refused
-        let mut fleet = Fleet::new(FleetConfig {
-            target: SocketAddrV4::new(Ipv4Addr::LOCALHOST, port),
-            request: b"GET / HTTP/1.1\r\n\r\n".to_vec(),
-            clients: 2,
-            ramp: Duration::ZERO,
-            max_pending: 10,
-            connect_timeout: Duration::from_secs(5),
-            retries: 1,
-            sources: vec![Ipv4Addr::new(127, 0, 0, 2)],
-            check_ids: true,
-        })
-        .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while fleet.totals().gave_up < 2 && Instant::now() < deadline {
-            fleet.step(Duration::from_millis(10)).unwrap();
-        }
+        let mut fleet = test_fleet(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port), 2, 1, 1, true);
+        step_until(&mut fleet, |f| f.totals().gave_up >= 2);
         let t = fleet.totals();
         assert_eq!((t.attempts, t.gave_up, t.established), (4, 2, 0));
         assert_eq!(t.attempt_failures.get("refused"), Some(&4));

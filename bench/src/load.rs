@@ -162,91 +162,43 @@ pub fn run(o: &LoadOpts) -> Result<Report, String> {
             Value::None
         }
     };
-    r.add("id_form", "id form", "", Value::Text(id_form.into()));
-    r.add("id_gaps", "id gaps (whole run)", "", checked(t.gaps));
-    r.add(
-        "ids_missing",
-        "ids missing in gaps",
-        "",
-        checked(t.missing_ids),
-    );
-    r.add(
-        "id_skips",
-        "id skips, expected (whole run)",
-        "",
-        skipped(t.skips),
-    );
-    r.add("ids_skipped", "ids skipped", "", skipped(t.skipped_ids));
-    r.add(
-        "id_duplicates",
-        "duplicate or backward ids",
-        "",
-        Value::Int(t.duplicates),
-    );
-    r.add(
-        "malformed_events",
-        "malformed events",
-        "",
-        Value::Int(t.malformed),
-    );
-    r.add(
-        "heartbeats",
-        "heartbeat comments",
-        "",
-        Value::Int(t.comments),
-    );
+    #[rustfmt::skip]
+    let ids = [
+        ("id_form", "id form", Value::Text(id_form.into())),
+        ("id_gaps", "id gaps (whole run)", checked(t.gaps)),
+        ("ids_missing", "ids missing in gaps", checked(t.missing_ids)),
+        ("id_skips", "id skips, expected (whole run)", skipped(t.skips)),
+        ("ids_skipped", "ids skipped", skipped(t.skipped_ids)),
+        ("id_duplicates", "duplicate or backward ids", Value::Int(t.duplicates)),
+        ("malformed_events", "malformed events", Value::Int(t.malformed)),
+        ("heartbeats", "heartbeat comments", Value::Int(t.comments)),
+    ];
+    r.rows("", ids);
 
     r.section("server process (/proc/<pid>)");
     let pid = c.pid.map_or(Value::None, |p| Value::Int(p.into()));
     r.add("server_pid", "pid", "", pid);
     let idle = watch.idle;
     let kib = |s: Option<u64>| s.map_or(Value::None, Value::Int);
-    r.add(
-        "server_rss_idle_kib",
-        "RSS idle",
-        "KiB",
-        kib(idle.map(|s| s.rss_kib)),
-    );
-    r.add(
-        "server_rss_kib",
-        "RSS at window end",
-        "KiB",
-        kib(server1.map(|s| s.rss_kib)),
-    );
-    r.add(
-        "server_rss_max_kib",
-        "RSS max seen",
-        "KiB",
-        kib(c.pid.map(|_| watch.max_rss)),
-    );
     let rss_per_client = match (idle, server1) {
         (Some(a), Some(b)) => ratio(b.rss_kib as f64 - a.rss_kib as f64, members as f64, 2),
         _ => Value::None,
     };
-    r.add(
-        "server_rss_per_client_kib",
-        "RSS per client",
-        "KiB",
-        rss_per_client,
-    );
-    r.add(
-        "server_threads_idle",
-        "threads idle",
-        "",
-        kib(idle.map(|s| s.threads)),
-    );
-    r.add(
-        "server_threads",
-        "threads at window end",
-        "",
-        kib(server1.map(|s| s.threads)),
-    );
-    r.add(
-        "server_threads_max",
-        "threads max seen",
-        "",
-        kib(c.pid.map(|_| watch.max_threads)),
-    );
+    #[rustfmt::skip]
+    let rss = [
+        ("server_rss_idle_kib", "RSS idle", kib(idle.map(|s| s.rss_kib))),
+        ("server_rss_kib", "RSS at window end", kib(server1.map(|s| s.rss_kib))),
+        ("server_rss_max_kib", "RSS max seen", kib(c.pid.map(|_| watch.max_rss))),
+        ("server_rss_per_client_kib", "RSS per client", rss_per_client),
+    ];
+    r.rows("KiB", rss);
+    #[rustfmt::skip]
+    let threads = [
+        ("server_threads_idle", "threads idle", kib(idle.map(|s| s.threads))),
+        ("server_threads", "threads at window end", kib(server1.map(|s| s.threads))),
+        ("server_threads_max", "threads max seen", kib(c.pid.map(|_| watch.max_threads))),
+    ];
+    r.rows("", threads);
     let cpu = match (server0, server1) {
         (Some(a), Some(b)) => Some((b.cpu_ticks - a.cpu_ticks) as f64 / USER_HZ as f64),
         _ => None,

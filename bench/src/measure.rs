@@ -149,61 +149,20 @@ pub fn connections_section(r: &mut Report, c: &Common, t: &Totals, w: &ServerWat
     let failed_attempts: u64 = t.attempt_failures.values().sum();
     let disconnects: u64 = t.disconnects.values().sum();
     r.section("connections");
-    r.add(
-        "clients",
-        "clients asked for",
-        "",
-        Value::Int(c.clients as u64),
-    );
-    r.add(
-        "max_pending",
-        "connects in flight at most",
-        "",
-        Value::Int(c.max_pending as u64),
-    );
-    r.add(
-        "established",
-        "got a 200 stream",
-        "",
-        Value::Int(t.established),
-    );
-    r.add(
-        "connect_failures",
-        "never connected (gave up)",
-        "",
-        Value::Int(t.gave_up),
-    );
-    r.add("attempts", "connect attempts", "", Value::Int(t.attempts));
-    r.add(
-        "failed_attempts",
-        "failed attempts",
-        "",
-        Value::Int(failed_attempts),
-    );
-    r.add(
-        "failed_attempt_reasons",
-        "  by reason",
-        "",
-        Value::Text(reasons(&t.attempt_failures)),
-    );
-    r.add(
-        "disconnects",
-        "disconnects (whole run)",
-        "",
-        Value::Int(disconnects),
-    );
-    r.add(
-        "disconnect_reasons",
-        "  by reason",
-        "",
-        Value::Text(reasons(&t.disconnects)),
-    );
-    r.add(
-        "listen_overflows",
-        "accept-queue overflows (machine)",
-        "",
-        w.listen_overflows(),
-    );
+    #[rustfmt::skip]
+    let rows = [
+        ("clients", "clients asked for", Value::Int(c.clients as u64)),
+        ("max_pending", "connects in flight at most", Value::Int(c.max_pending as u64)),
+        ("established", "got a 200 stream", Value::Int(t.established)),
+        ("connect_failures", "never connected (gave up)", Value::Int(t.gave_up)),
+        ("attempts", "connect attempts", Value::Int(t.attempts)),
+        ("failed_attempts", "failed attempts", Value::Int(failed_attempts)),
+        ("failed_attempt_reasons", "  by reason", Value::Text(reasons(&t.attempt_failures))),
+        ("disconnects", "disconnects (whole run)", Value::Int(disconnects)),
+        ("disconnect_reasons", "  by reason", Value::Text(reasons(&t.disconnects))),
+        ("listen_overflows", "accept-queue overflows (machine)", w.listen_overflows()),
+    ];
+    r.rows("", rows);
 }
 
 /// Latency quantiles in milliseconds (3 decimals): JSON `keys` and table

@@ -71,6 +71,17 @@ impl Report {
         }));
     }
 
+    /// Adds figures of one unit: `(key, label, value)` each, in order.
+    pub fn rows<const N: usize>(
+        &mut self,
+        unit: &'static str,
+        rows: [(&'static str, &'static str, Value); N],
+    ) {
+        for (key, label, value) in rows {
+            self.add(key, label, unit, value);
+        }
+    }
+
     /// Adds a note printed under the table (and as `notes` in JSON).
     pub fn note(&mut self, text: impl Into<String>) {
         self.notes.push(text.into());
