@@ -80,49 +80,37 @@ fn read_line_bounded(
     max: usize,
 ) -> io::Result<LineRead> {
     line.clear();
-    let mut too_long = false;
-    let mut read_any = false;
-    // A whole line: over the limit only if its extra byte is not a CR.
-    let finish = |line: &mut Vec<u8>, too_long: bool| {
-        if too_long || (line.len() > max && line.last() != Some(&b'\r')) {
-            line.clear();
-            LineRead::TooLong
-        } else {
-            LineRead::Line
-        }
-    };
-    loop {
-        let available = match reader.fill_buf() {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if available.is_empty() {
-            // A last line without a newline still counts.
-            return Ok(if read_any {
-                finish(line, too_long)
-            } else {
-                LineRead::Eof
-            });
-        }
-        read_any = true;
-        let (chunk, done) = match available.iter().position(|b| *b == b'\n') {
-            Some(i) => (&available[..i], Some(i + 1)),
-            None => (available, None),
-        };
-        // Room for the limit plus a CR, which only the newline can confirm.
-        if line.len() + chunk.len() > max + 1 {
-            too_long = true;
-            line.clear();
-        } else if !too_long {
-            line.extend_from_slice(chunk);
-        }
-        let used = done.unwrap_or(available.len());
-        reader.consume(used);
-        if done.is_some() {
-            return Ok(finish(line, too_long));
-        }
+    // Room for the limit, a CR (which only the newline can confirm) and the
+    // newline. A last line without a newline still counts.
+    if reader.take(max as u64 + 2).read_until(b'\n', line)? == 0 {
+        return Ok(LineRead::Eof);
     }
+    if line.last() == Some(&b'\n') {
+        line.pop();
+    } else if line.len() > max + 1 {
+        // Read the rest of the line through, holding none of it.
+        loop {
+            let available = match reader.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            let newline = available.iter().position(|b| *b == b'\n');
+            let used = newline.map_or(available.len(), |i| i + 1);
+            reader.consume(used);
+            if newline.is_some() || used == 0 {
+                break;
+            }
+        }
+        line.clear();
+        return Ok(LineRead::TooLong);
+    }
+    // A whole line: over the limit only if its extra byte is not a CR.
+    if line.len() > max && line.last() != Some(&b'\r') {
+        line.clear();
+        return Ok(LineRead::TooLong);
+    }
+    Ok(LineRead::Line)
 }
 
 /// The lines of an input, parsed, in order: a bad line is warned about
