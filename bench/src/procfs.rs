@@ -1,7 +1,9 @@
 //! Reads the few `/proc` figures a benchmark reports (proc(5)): a process's
 //! resident memory, thread count and CPU time, the machine's kernel memory
-//! and accept-queue overflows, and this process's open-files limit. Parsing is pure and unit-tested;
-//! the readers are thin wrappers around `fs::read_to_string`.
+//! and accept-queue overflows, and this process's open-files limit. Parsing
+//! is pure and unit-tested; the readers are thin wrappers around
+//! `fs::read_to_string`. The server's integration tests (`tests/it`)
+//! include this file (`#[path]`), so it stays std only.
 
 use std::fs;
 use std::io;
