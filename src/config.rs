@@ -409,10 +409,9 @@ where
         let Some(name) = arg.strip_prefix("--") else {
             return Err(usage(&arg, "unexpected argument"));
         };
-        let (name, inline) = match name.split_once('=') {
-            Some((n, v)) => (n, Some(v.to_string())),
-            None => (name, None),
-        };
+        let (name, inline) = name
+            .split_once('=')
+            .map_or((name, None), |(n, v)| (n, Some(v.to_string())));
         match name {
             "help" => return Ok(Command::Help),
             "version" => return Ok(Command::Version),

@@ -58,10 +58,14 @@ impl Tick {
                 ends: [prices.len(), article.len()],
             });
         }
+        Tick::new(prices, article, encoded)
+    }
+
+    fn new(prices: Vec<u8>, article: Vec<u8>, events: Vec<Event>) -> Tick {
         Tick {
             prices: prices.into(),
             article: article.into(),
-            events: encoded.into(),
+            events: events.into(),
             published: Instant::now(),
         }
     }
@@ -81,12 +85,7 @@ impl Tick {
                 });
             }
         }
-        Tick {
-            prices: prices.into(),
-            article: article.into(),
-            events: events.into(),
-            published: Instant::now(),
-        }
+        Tick::new(prices, article, events)
     }
 
     /// Every frame of the tick in `/prices` framing, in id order.

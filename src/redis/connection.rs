@@ -142,20 +142,14 @@ impl Connection {
     /// write and reply.
     pub fn open(url: &RedisUrl, timeout: Duration) -> Result<Connection, RedisError> {
         let timeout = timeout.clamp(MIN_WAIT, MAX_WAIT);
-        let mut last_error = None;
-        let mut stream = None;
+        let mut connected = Err(io::Error::new(io::ErrorKind::NotFound, "no address"));
         for addr in (url.host.as_str(), url.port).to_socket_addrs()? {
-            match TcpStream::connect_timeout(&addr, timeout) {
-                Ok(connected) => {
-                    stream = Some(connected);
-                    break;
-                }
-                Err(e) => last_error = Some(e),
+            connected = TcpStream::connect_timeout(&addr, timeout);
+            if connected.is_ok() {
+                break;
             }
         }
-        let stream = stream.ok_or_else(|| {
-            last_error.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"))
-        })?;
+        let stream = connected?;
         stream.set_nodelay(true)?;
         stream.set_write_timeout(Some(timeout))?;
         let mut connection = Connection {
