@@ -198,11 +198,6 @@ impl Status {
         self.line().1
     }
 
-    /// True for 4xx and 5xx.
-    pub fn is_error(self) -> bool {
-        self.code() >= 400
-    }
-
     fn line(self) -> (u16, &'static str) {
         match self {
             Status::Ok => (200, "OK"),

@@ -88,7 +88,7 @@ impl Metrics {
         self.disconnects[reason as usize].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Counts an error answer.
+    /// Counts an error answer (any status in [`Status::ERRORS`]).
     pub fn rejected(&self, status: Status) {
         if let Some(i) = Status::ERRORS.iter().position(|s| *s == status) {
             self.rejected[i].fetch_add(1, Ordering::Relaxed);

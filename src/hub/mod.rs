@@ -229,11 +229,6 @@ impl Hub {
         })
     }
 
-    /// The form of this hub's ids.
-    pub fn form(&self) -> IdForm {
-        self.form
-    }
-
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic elsewhere must not take the feed down with it: the state
         // is consistent between statements that can panic.

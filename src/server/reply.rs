@@ -35,9 +35,7 @@ pub fn to_bytes(mut response: Response, head_only: bool, shared: &Shared) -> Vec
 
 /// Writes a complete response (counting error answers) and closes.
 pub fn respond(stream: &TcpStream, response: Response, head_only: bool, shared: &Shared) {
-    if response.status.is_error() {
-        shared.metrics.rejected(response.status);
-    }
+    shared.metrics.rejected(response.status);
     let _ = stream.set_write_timeout(Some(shared.config.write_timeout));
     let mut writer = stream;
     let _ = writer.write_all(&to_bytes(response, head_only, shared));
