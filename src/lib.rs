@@ -14,6 +14,7 @@ macro_rules! log {
     };
 }
 
+pub mod auth;
 pub mod config;
 pub mod feed;
 pub mod http;

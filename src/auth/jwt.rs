@@ -1,0 +1,926 @@
+//! HS256 JSON Web Tokens (RFC 7519 in the compact JWS form of RFC 7515,
+//! under the rules of RFC 8725), as SPEC "Access control" describes them:
+//! the key file ([`Keys`]), verifying a token into what it grants
+//! ([`verify`], [`Grant`], [`TokenError`]) and minting one ([`mint`]).
+//!
+//! The algorithm comes from the server, never from the token: only HS256,
+//! a header with `crit` is refused, and the signature is checked, in
+//! constant time, before any claim is read. Sans-IO: the caller reads the
+//! file and passes the time.
+
+use std::fmt;
+
+use super::json::{self, Json};
+use super::{base64url, sha256};
+use crate::symbol::Symbol;
+
+/// A longer token is malformed (SPEC: "a token over 4 KiB is malformed").
+pub const MAX_TOKEN_BYTES: usize = 4096;
+/// The shortest secret a key file may hold (RFC 7518 §3.2: at least the
+/// hash's size).
+pub const MIN_SECRET_BYTES: usize = 32;
+/// The most secrets a key file may hold.
+pub const MAX_KEYS: usize = 16;
+/// The longest `sub` claim, in bytes.
+pub const MAX_SUB_BYTES: usize = 128;
+/// The most entries of a `symbols` claim.
+pub const MAX_SYMBOLS: usize = 256;
+
+/// The base64url of `{"alg":"HS256","typ":"JWT"}`, the header [`mint`]
+/// writes.
+const MINTED_HEADER: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
+
+/// Names one secret of a key file without showing it: the first 8 bytes of
+/// its SHA-256. The same secret has the same id in every reading of the
+/// file, so a stream can ask after a reload whether its key is still there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyId(u64);
+
+impl KeyId {
+    fn of(secret: &[u8]) -> KeyId {
+        let [a, b, c, d, e, f, g, h, ..] = sha256::sha256(secret);
+        KeyId(u64::from_be_bytes([a, b, c, d, e, f, g, h]))
+    }
+}
+
+/// The secrets of a key file: one to [`MAX_KEYS`], each at least
+/// [`MIN_SECRET_BYTES`]. Its `Debug` shows the count, never a secret.
+#[derive(Clone)]
+pub struct Keys {
+    /// In the file's order; never empty.
+    secrets: Vec<(KeyId, Vec<u8>)>,
+}
+
+impl Keys {
+    /// Reads a key file's bytes (SPEC "Keys"): one secret a line; blank
+    /// lines and lines starting with `#` are skipped; a trailing `\r`, then
+    /// trailing spaces, are dropped; every other byte is the secret's. The
+    /// error names the line, never the secret: `line 3: a secret must be at
+    /// least 32 bytes`, `line 20: more than 16 secrets`, `no secret`.
+    pub fn parse(text: &[u8]) -> Result<Keys, String> {
+        let mut secrets = Vec::new();
+        for (index, line) in text.split(|&b| b == b'\n').enumerate() {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let end = line.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
+            let secret = &line[..end];
+            if secret.is_empty() || secret.starts_with(b"#") {
+                continue;
+            }
+            let line = index + 1;
+            if secret.len() < MIN_SECRET_BYTES {
+                return Err(format!(
+                    "line {line}: a secret must be at least {MIN_SECRET_BYTES} bytes"
+                ));
+            }
+            if secrets.len() == MAX_KEYS {
+                return Err(format!("line {line}: more than {MAX_KEYS} secrets"));
+            }
+            secrets.push((KeyId::of(secret), secret.to_vec()));
+        }
+        if secrets.is_empty() {
+            return Err("no secret".to_string());
+        }
+        Ok(Keys { secrets })
+    }
+
+    /// Whether the key named `id` is among these.
+    pub fn contains(&self, id: KeyId) -> bool {
+        self.secrets.iter().any(|(k, _)| *k == id)
+    }
+
+    /// How many secrets there are (1 to [`MAX_KEYS`]), for the reload's log
+    /// line.
+    pub fn count(&self) -> usize {
+        self.secrets.len()
+    }
+
+    /// The key [`mint`] signs with: the file's first.
+    pub fn first(&self) -> KeyId {
+        self.secrets[0].0
+    }
+}
+
+impl fmt::Debug for Keys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Keys({} secrets)", self.count())
+    }
+}
+
+/// What a verified token grants: its claims, checked for type and bounds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// The key that signed it.
+    pub key: KeyId,
+    /// `exp`, in whole seconds since the epoch, rounded up: the token is
+    /// refused from this second on.
+    pub exp: u64,
+    /// `sub`: at most [`MAX_SUB_BYTES`].
+    pub sub: Option<String>,
+    /// `symbols`: at most [`MAX_SYMBOLS`], each 1 to 16 of
+    /// `A-Z a-z 0-9 . _ -` as given (not folded to upper case); `None`
+    /// means every symbol.
+    pub symbols: Option<Vec<String>>,
+    /// `throttle`, the duration's text as given (the caller parses it).
+    pub throttle: Option<String>,
+    /// Whether the space-separated `scope` holds `metrics`.
+    pub metrics: bool,
+}
+
+/// Why a token was refused: one `error_description` of the SPEC's table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenError {
+    /// Not three strict base64url parts, bad JSON, a duplicate member, over
+    /// [`MAX_TOKEN_BYTES`], an `alg` other than HS256, or a `crit` member.
+    Malformed,
+    /// The signature matches no key.
+    Signature,
+    /// At or after `exp`.
+    Expired,
+    /// Before `nbf`.
+    NotYetValid,
+    /// The audience is set and `aud` does not name it.
+    Audience,
+    /// No `exp`, or a listed claim of the wrong type or size.
+    Claims,
+}
+
+impl TokenError {
+    /// The `error_description` of the `WWW-Authenticate` answer.
+    pub fn description(self) -> &'static str {
+        match self {
+            TokenError::Malformed => "malformed",
+            TokenError::Signature => "signature",
+            TokenError::Expired => "expired",
+            TokenError::NotYetValid => "not yet valid",
+            TokenError::Audience => "audience",
+            TokenError::Claims => "claims",
+        }
+    }
+}
+
+/// Verifies a compact JWS `token` at `now_secs` (seconds since the epoch)
+/// against `keys`, and with `audience` set, its `aud`. The checks, in
+/// order: size; three base64url parts; the header (a JSON object, `alg`
+/// `HS256`, a `typ` if any `JWT`, no `crit`); the signature, against each
+/// key in turn; only then the claims: a JSON object, the listed claims'
+/// types, `exp` and `nbf` (compared as `f64`: a NumericDate may have a
+/// fraction), `aud`.
+pub fn verify(
+    token: &[u8],
+    keys: &Keys,
+    now_secs: u64,
+    audience: Option<&str>,
+) -> Result<Grant, TokenError> {
+    use TokenError::*;
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(Malformed);
+    }
+    let parts: Vec<&[u8]> = token.split(|&b| b == b'.').collect();
+    let [header, payload, signature] = parts[..] else {
+        return Err(Malformed);
+    };
+    // What the signature covers: the first two parts as sent.
+    let signed = &token[..header.len() + 1 + payload.len()];
+    let header = base64url::decode(header).and_then(|h| json::parse(&h));
+    let payload = base64url::decode(payload).ok_or(Malformed)?;
+    let signature = base64url::decode(signature).ok_or(Malformed)?;
+    match header {
+        Some(Json::Object(members)) if header_is_hs256(&members) => {}
+        _ => return Err(Malformed),
+    }
+    let key = keys
+        .secrets
+        .iter()
+        .find(|(_, secret)| macs_equal(&sha256::hmac_sha256(secret, signed), &signature))
+        .map(|(id, _)| *id)
+        .ok_or(Signature)?;
+
+    let claims = json::parse(&payload)
+        .filter(|claims| matches!(claims, Json::Object(_)))
+        .ok_or(Malformed)?;
+    let number = |name| match claims.get(name) {
+        None => Ok(None),
+        Some(Json::Number(n)) => Ok(Some(*n)),
+        Some(_) => Err(Claims),
+    };
+    let string = |name| match claims.get(name) {
+        None => Ok(None),
+        Some(Json::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(Claims),
+    };
+    let exp = number("exp")?.ok_or(Claims)?;
+    let nbf = number("nbf")?;
+    let aud = match claims.get("aud") {
+        None => vec![],
+        Some(Json::String(s)) => vec![s.as_str()],
+        Some(Json::Array(items)) => strings(items).ok_or(Claims)?,
+        Some(_) => return Err(Claims),
+    };
+    let sub = string("sub")?;
+    if sub.as_ref().is_some_and(|s| s.len() > MAX_SUB_BYTES) {
+        return Err(Claims);
+    }
+    let symbols = match claims.get("symbols") {
+        None => None,
+        Some(Json::Array(items)) if items.len() <= MAX_SYMBOLS => {
+            let symbols = strings(items).ok_or(Claims)?;
+            if !symbols.iter().all(|s| Symbol::parse(s.as_bytes()).is_ok()) {
+                return Err(Claims);
+            }
+            Some(symbols.into_iter().map(String::from).collect())
+        }
+        Some(_) => return Err(Claims),
+    };
+    let throttle = string("throttle")?;
+    let scope = string("scope")?;
+
+    let now = now_secs as f64;
+    if now >= exp {
+        return Err(Expired);
+    }
+    if nbf.is_some_and(|nbf| now < nbf) {
+        return Err(NotYetValid);
+    }
+    if audience.is_some_and(|wanted| !aud.contains(&wanted)) {
+        return Err(Audience);
+    }
+    Ok(Grant {
+        key,
+        // Saturating: an `exp` past u64 seconds never comes.
+        exp: exp.ceil() as u64,
+        sub,
+        symbols,
+        throttle,
+        metrics: scope.is_some_and(|s| s.split(' ').any(|word| word == "metrics")),
+    })
+}
+
+/// The claims [`mint`] writes; `Default` leaves every optional one out.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MintClaims<'a> {
+    /// `iat`: when it is minted, in seconds since the epoch.
+    pub iat: u64,
+    /// `exp`, in seconds since the epoch.
+    pub exp: u64,
+    /// `sub`.
+    pub sub: Option<&'a str>,
+    /// `aud`, as one string.
+    pub aud: Option<&'a str>,
+    /// `symbols`.
+    pub symbols: Option<&'a [&'a str]>,
+    /// `throttle`, a duration's text.
+    pub throttle: Option<&'a str>,
+    /// `scope`, space-separated.
+    pub scope: Option<&'a str>,
+}
+
+/// A token of `claims`, under the header `{"alg":"HS256","typ":"JWT"}`,
+/// signed with the first key. It checks no bound: the caller does.
+pub fn mint(keys: &Keys, claims: &MintClaims) -> String {
+    let mut members = vec![
+        format!("\"iat\":{}", claims.iat),
+        format!("\"exp\":{}", claims.exp),
+    ];
+    let strings = [
+        ("sub", claims.sub),
+        ("aud", claims.aud),
+        ("throttle", claims.throttle),
+        ("scope", claims.scope),
+    ];
+    for (name, value) in strings {
+        if let Some(value) = value {
+            members.push(format!("\"{name}\":{}", quote(value)));
+        }
+    }
+    if let Some(symbols) = claims.symbols {
+        let quoted: Vec<String> = symbols.iter().map(|s| quote(s)).collect();
+        members.push(format!("\"symbols\":[{}]", quoted.join(",")));
+    }
+    let payload = base64url::encode(format!("{{{}}}", members.join(",")).as_bytes());
+    let signed = format!("{MINTED_HEADER}.{payload}");
+    let mac = sha256::hmac_sha256(&keys.secrets[0].1, signed.as_bytes());
+    format!("{signed}.{}", base64url::encode(&mac))
+}
+
+/// Whether a header's members say HS256: `alg` is `HS256`, a `typ` is
+/// `JWT` (any case, RFC 7519 §5.1), and there is no `crit` (RFC 7515
+/// §4.1.11: we understand no extension). Other members (`kid`) are ignored.
+fn header_is_hs256(members: &[(String, Json)]) -> bool {
+    let mut alg = false;
+    for (name, value) in members {
+        match (name.as_str(), value) {
+            ("alg", Json::String(s)) if s == "HS256" => alg = true,
+            ("typ", Json::String(s)) if s.eq_ignore_ascii_case("JWT") => {}
+            ("alg" | "typ" | "crit", _) => return false,
+            _ => {}
+        }
+    }
+    alg
+}
+
+/// Compares two MACs in time that depends on their length only.
+fn macs_equal(a: &[u8], b: &[u8]) -> bool {
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    a.len() == b.len() && std::hint::black_box(diff) == 0
+}
+
+/// The items of an array that holds only strings.
+fn strings(items: &[Json]) -> Option<Vec<&str>> {
+    items
+        .iter()
+        .map(|item| match item {
+            Json::String(s) => Some(s.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `text` as a JSON string (RFC 8259 §7).
+fn quote(text: &str) -> String {
+    let mut out = String::from('"');
+    for c in text.chars() {
+        match c {
+            '"' | '\\' => out.extend(['\\', c]),
+            c if c < ' ' => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out + "\""
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use TokenError::*;
+
+    /// A time after every `nbf` and before every `exp` of the fixtures below.
+    const NOW: u64 = 1_750_000_000;
+    const SECRET: &[u8] = b"test-secret-of-more-than-32-bytes-0001";
+    const OTHER: &[u8] = b"test-secret-of-more-than-32-bytes-0002";
+
+    fn keys(secrets: &[&[u8]]) -> Keys {
+        Keys {
+            secrets: secrets.iter().map(|s| (KeyId::of(s), s.to_vec())).collect(),
+        }
+    }
+
+    /// A token of these exact header and payload texts, signed with `secret`.
+    fn sign(header: &str, payload: &str, secret: &[u8]) -> String {
+        let signed = format!(
+            "{}.{}",
+            base64url::encode(header.as_bytes()),
+            base64url::encode(payload.as_bytes())
+        );
+        let mac = sha256::hmac_sha256(secret, signed.as_bytes());
+        format!("{signed}.{}", base64url::encode(&mac))
+    }
+
+    fn b64(text: &str) -> String {
+        base64url::encode(text.as_bytes())
+    }
+
+    fn hs256(payload: &str) -> String {
+        sign(r#"{"alg":"HS256","typ":"JWT"}"#, payload, SECRET)
+    }
+
+    fn check(token: &str) -> Result<Grant, TokenError> {
+        verify(token.as_bytes(), &keys(&[SECRET]), NOW, None)
+    }
+
+    /// RFC 7515 Appendix A.1: header and payload hold CRLF line breaks, the
+    /// key is the JWK's `k`.
+    #[test]
+    fn rfc_7515_a1() {
+        let token = "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9\
+            .eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ\
+            .dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let k = b"AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow";
+        let key = base64url::decode(k).unwrap();
+        let keys = keys(&[&key]);
+        let header = base64url::decode(token.split('.').next().unwrap().as_bytes()).unwrap();
+        assert_eq!(header, b"{\"typ\":\"JWT\",\r\n \"alg\":\"HS256\"}");
+        assert_eq!(verify(token.as_bytes(), &keys, NOW, None), Err(Expired));
+        assert_eq!(
+            verify(token.as_bytes(), &keys, 1_300_819_380, None),
+            Err(Expired)
+        );
+        let grant = verify(token.as_bytes(), &keys, 1_300_819_379, None).unwrap();
+        assert_eq!(
+            grant,
+            Grant {
+                key: KeyId::of(&key),
+                exp: 1_300_819_380,
+                sub: None,
+                symbols: None,
+                throttle: None,
+                metrics: false,
+            }
+        );
+        let wrong = self::keys(&[SECRET]);
+        assert_eq!(verify(token.as_bytes(), &wrong, 0, None), Err(Signature));
+    }
+
+    /// Tokens computed with Python's standard library alone:
+    ///
+    /// ```text
+    /// b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+    /// s = b64(header) + "." + b64(payload)  # compact JSON, as below
+    /// s + "." + b64(hmac.new(key, s.encode(), hashlib.sha256).digest())
+    /// ```
+    #[test]
+    fn python_fixtures() {
+        let keys = keys(&[b"python-hmac-fixture-secret-0123456789"]);
+        let token = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsImV4cCI6NDEwMjQ0NDgwMCwibmJmIjoxNzAwMDAwMDAwLCJpYXQiOjE3MDAwMDAwMDAsImF1ZCI6WyJ0aWNrc3RyZWFtIiwib3RoZXIiXSwic3ltYm9scyI6WyJCVEMiLCJldGgiXSwidGhyb3R0bGUiOiI1cyIsInNjb3BlIjoicmVhZCBtZXRyaWNzIiwibmFtZSI6IkFsXHUwMGVmY2UifQ.YVThmLXGNTFHK0wIRTvgqDVGYaTw1z84nNjyRhK4mME";
+        let grant = verify(token.as_bytes(), &keys, NOW, Some("tickstream")).unwrap();
+        assert_eq!(grant.exp, 4_102_444_800);
+        assert_eq!(grant.sub.as_deref(), Some("alice"));
+        assert_eq!(
+            grant.symbols,
+            Some(vec!["BTC".to_string(), "eth".to_string()])
+        );
+        assert_eq!(grant.throttle.as_deref(), Some("5s"));
+        assert!(grant.metrics);
+        assert_eq!(
+            verify(token.as_bytes(), &keys, NOW, Some("x")),
+            Err(Audience)
+        );
+        assert_eq!(
+            verify(token.as_bytes(), &keys, 1_699_999_999, None),
+            Err(NotYetValid)
+        );
+        assert!(verify(token.as_bytes(), &keys, 1_700_000_000, None).is_ok());
+        // `jose`'s default header: no `typ`.
+        let token = "eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjQxMDI0NDQ4MDB9.1ia_IDQqp9pUx9_CjqhlT3bgcsfVDQcRZhugYuYnMSg";
+        assert!(verify(token.as_bytes(), &keys, NOW, None).is_ok());
+    }
+
+    /// `mint` writes, byte for byte, what Python signs for these claims.
+    #[test]
+    fn mint_matches_python_and_verifies() {
+        let keys = keys(&[b"python-hmac-fixture-secret-0123456789", SECRET]);
+        let claims = MintClaims {
+            iat: 1_700_000_000,
+            exp: 1_700_003_600,
+            sub: Some("bob \"q\"\n"),
+            aud: Some("tickstream"),
+            symbols: Some(&["BTC", "ETH"]),
+            throttle: Some("1s"),
+            scope: Some("metrics"),
+        };
+        let token = mint(&keys, &claims);
+        assert_eq!(token, "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpYXQiOjE3MDAwMDAwMDAsImV4cCI6MTcwMDAwMzYwMCwic3ViIjoiYm9iIFwicVwiXHUwMDBhIiwiYXVkIjoidGlja3N0cmVhbSIsInRocm90dGxlIjoiMXMiLCJzY29wZSI6Im1ldHJpY3MiLCJzeW1ib2xzIjpbIkJUQyIsIkVUSCJdfQ.wYjJqkbSxXJFCxH2NzokblI8uV-sLL_tqsJM_QLBtC0");
+        let grant = verify(token.as_bytes(), &keys, 1_700_000_000, Some("tickstream")).unwrap();
+        assert_eq!(
+            grant,
+            Grant {
+                key: keys.first(),
+                exp: 1_700_003_600,
+                sub: Some("bob \"q\"\n".to_string()),
+                symbols: Some(vec!["BTC".to_string(), "ETH".to_string()]),
+                throttle: Some("1s".to_string()),
+                metrics: true,
+            }
+        );
+        assert_eq!(
+            verify(token.as_bytes(), &keys, 1_700_003_600, None),
+            Err(Expired)
+        );
+        // The fewest claims.
+        let claims = MintClaims {
+            iat: NOW,
+            exp: NOW + 3600,
+            ..MintClaims::default()
+        };
+        let token = mint(&keys, &claims);
+        let grant = verify(token.as_bytes(), &keys, NOW, None).unwrap();
+        assert_eq!(
+            (grant.sub, grant.symbols, grant.throttle, grant.metrics),
+            (None, None, None, false)
+        );
+        assert_eq!(
+            verify(token.as_bytes(), &keys, NOW, Some("tickstream")),
+            Err(Audience)
+        );
+    }
+
+    #[test]
+    fn bad_tokens() {
+        let good = hs256(r#"{"exp":4102444800}"#);
+        let (head, rest) = good.split_once('.').unwrap();
+        let (body, sig) = rest.split_once('.').unwrap();
+        let exp = r#""exp":4102444800"#;
+        let cases: Vec<(&str, String, TokenError)> = vec![
+            (
+                "alg none, unsecured",
+                format!("{}.{body}.", b64(r#"{"alg":"none"}"#)),
+                Malformed,
+            ),
+            (
+                "alg none, signed",
+                sign(r#"{"alg":"none"}"#, &format!("{{{exp}}}"), SECRET),
+                Malformed,
+            ),
+            (
+                "alg HS512",
+                sign(r#"{"alg":"HS512"}"#, &format!("{{{exp}}}"), SECRET),
+                Malformed,
+            ),
+            (
+                "alg hs256",
+                sign(r#"{"alg":"hs256"}"#, &format!("{{{exp}}}"), SECRET),
+                Malformed,
+            ),
+            (
+                "alg not a string",
+                sign(r#"{"alg":["HS256"]}"#, &format!("{{{exp}}}"), SECRET),
+                Malformed,
+            ),
+            (
+                "alg missing",
+                sign(r#"{"typ":"JWT"}"#, &format!("{{{exp}}}"), SECRET),
+                Malformed,
+            ),
+            (
+                "alg twice",
+                sign(
+                    r#"{"alg":"HS256","alg":"HS256"}"#,
+                    &format!("{{{exp}}}"),
+                    SECRET,
+                ),
+                Malformed,
+            ),
+            (
+                "crit",
+                sign(
+                    r#"{"alg":"HS256","crit":["exp"]}"#,
+                    &format!("{{{exp}}}"),
+                    SECRET,
+                ),
+                Malformed,
+            ),
+            (
+                "typ other",
+                sign(
+                    r#"{"alg":"HS256","typ":"at+jwt"}"#,
+                    &format!("{{{exp}}}"),
+                    SECRET,
+                ),
+                Malformed,
+            ),
+            (
+                "header an array",
+                sign(r#"["alg","HS256"]"#, &format!("{{{exp}}}"), SECRET),
+                Malformed,
+            ),
+            (
+                "header a string",
+                sign(r#""HS256""#, &format!("{{{exp}}}"), SECRET),
+                Malformed,
+            ),
+            (
+                "header not JSON",
+                sign(r#"{"alg":"HS256""#, &format!("{{{exp}}}"), SECRET),
+                Malformed,
+            ),
+            ("one part", head.to_string(), Malformed),
+            ("two parts", format!("{head}.{body}"), Malformed),
+            ("four parts", format!("{good}.{sig}"), Malformed),
+            ("trailing dot", format!("{good}."), Malformed),
+            ("empty", String::new(), Malformed),
+            ("dots", "..".to_string(), Malformed),
+            (
+                "bad base64 header",
+                format!("{head}!.{body}.{sig}"),
+                Malformed,
+            ),
+            (
+                "bad base64 payload",
+                format!("{head}.{body}*.{sig}"),
+                Malformed,
+            ),
+            (
+                "bad base64 signature",
+                format!("{head}.{body}.{sig}+"),
+                Malformed,
+            ),
+            ("padding", format!("{head}.{body}.{sig}="), Malformed),
+            ("padded header", format!("{head}=.{body}.{sig}"), Malformed),
+            ("space", format!(" {good}"), Malformed),
+            ("empty signature", format!("{head}.{body}."), Signature),
+            (
+                "short signature",
+                format!("{head}.{body}.{}", &sig[..40]),
+                Signature,
+            ),
+            (
+                "wrong key",
+                sign(r#"{"alg":"HS256"}"#, &format!("{{{exp}}}"), OTHER),
+                Signature,
+            ),
+            (
+                "another payload",
+                format!(
+                    "{head}.{}.{sig}",
+                    base64url::encode(b"{\"exp\":4102444801}")
+                ),
+                Signature,
+            ),
+            ("payload not JSON", hs256(r#"{"exp":4102444800"#), Malformed),
+            (
+                "payload an array",
+                hs256(r#"[{"exp":4102444800}]"#),
+                Malformed,
+            ),
+            ("payload empty", hs256(""), Malformed),
+            (
+                "duplicate claim",
+                hs256(r#"{"exp":4102444800,"exp":1}"#),
+                Malformed,
+            ),
+            (
+                "duplicate nested",
+                hs256(r#"{"exp":4102444800,"x":{"a":1,"a":1}}"#),
+                Malformed,
+            ),
+            ("exp missing", hs256(r#"{"sub":"a"}"#), Claims),
+            ("exp a string", hs256(r#"{"exp":"4102444800"}"#), Claims),
+            ("exp null", hs256(r#"{"exp":null}"#), Claims),
+            (
+                "nbf a string",
+                hs256(r#"{"exp":4102444800,"nbf":"0"}"#),
+                Claims,
+            ),
+            (
+                "aud a number",
+                hs256(r#"{"exp":4102444800,"aud":1}"#),
+                Claims,
+            ),
+            (
+                "aud array of a number",
+                hs256(r#"{"exp":4102444800,"aud":["a",1]}"#),
+                Claims,
+            ),
+            (
+                "sub a number",
+                hs256(r#"{"exp":4102444800,"sub":1}"#),
+                Claims,
+            ),
+            (
+                "sub too long",
+                hs256(&format!(
+                    r#"{{"exp":4102444800,"sub":"{}"}}"#,
+                    "s".repeat(129)
+                )),
+                Claims,
+            ),
+            (
+                "symbols a string",
+                hs256(r#"{"exp":4102444800,"symbols":"BTC"}"#),
+                Claims,
+            ),
+            (
+                "symbols of a number",
+                hs256(r#"{"exp":4102444800,"symbols":["BTC",1]}"#),
+                Claims,
+            ),
+            (
+                "symbols bad symbol",
+                hs256(r#"{"exp":4102444800,"symbols":["BTC/USD"]}"#),
+                Claims,
+            ),
+            (
+                "symbols empty symbol",
+                hs256(r#"{"exp":4102444800,"symbols":[""]}"#),
+                Claims,
+            ),
+            (
+                "symbols 17 bytes",
+                hs256(r#"{"exp":4102444800,"symbols":["ABCDEFGHIJKLMNOPQ"]}"#),
+                Claims,
+            ),
+            (
+                "throttle a number",
+                hs256(r#"{"exp":4102444800,"throttle":5}"#),
+                Claims,
+            ),
+            (
+                "scope an array",
+                hs256(r#"{"exp":4102444800,"scope":["metrics"]}"#),
+                Claims,
+            ),
+            ("type before time", hs256(r#"{"exp":1,"sub":2}"#), Claims),
+            ("exp past", hs256(r#"{"exp":1700000000}"#), Expired),
+            ("exp now", hs256(&format!(r#"{{"exp":{NOW}}}"#)), Expired),
+            ("exp negative", hs256(r#"{"exp":-1}"#), Expired),
+            (
+                "exp fraction past",
+                hs256(&format!(r#"{{"exp":{NOW}.0}}"#)),
+                Expired,
+            ),
+            (
+                "nbf future",
+                hs256(r#"{"exp":4102444800,"nbf":1750000000.5}"#),
+                NotYetValid,
+            ),
+        ];
+        for (name, token, expected) in &cases {
+            assert_eq!(check(token), Err(*expected), "{name}: {token}");
+        }
+        let symbols = vec!["\"A\""; 257].join(",");
+        let token = hs256(&format!(r#"{{"exp":4102444800,"symbols":[{symbols}]}}"#));
+        assert_eq!(check(&token), Err(Claims), "257 symbols");
+        let symbols = vec!["\"A\""; 256].join(",");
+        let token = hs256(&format!(r#"{{"exp":4102444800,"symbols":[{symbols}]}}"#));
+        assert_eq!(check(&token).unwrap().symbols.unwrap().len(), 256);
+        let token = hs256(&format!(
+            r#"{{"exp":4102444800,"sub":"{}"}}"#,
+            "é".repeat(64)
+        ));
+        assert_eq!(check(&token).unwrap().sub.unwrap().len(), 128);
+        let token = hs256(&format!(r#"{{"exp":{}.5}}"#, NOW - 1));
+        assert_eq!(check(&token), Err(Expired));
+        let token = hs256(&format!(r#"{{"exp":{}.5}}"#, NOW));
+        assert_eq!(check(&token).unwrap().exp, NOW + 1, "rounded up");
+        assert!(check(&hs256(&format!(r#"{{"exp":4102444800,"nbf":{NOW}}}"#))).is_ok());
+    }
+
+    #[test]
+    fn size_limit() {
+        // Pad the payload with an ignored claim to exactly the limit, then one past.
+        let base = hs256(r#"{"exp":4102444800,"x":""}"#).len();
+        let fill = |n| hs256(&format!(r#"{{"exp":4102444800,"x":"{}"}}"#, "x".repeat(n)));
+        let mut n = (MAX_TOKEN_BYTES - base) * 3 / 4;
+        while fill(n + 1).len() <= MAX_TOKEN_BYTES {
+            n += 1;
+        }
+        assert_eq!(fill(n).len(), MAX_TOKEN_BYTES);
+        assert!(check(&fill(n)).is_ok());
+        assert!(fill(n + 1).len() > MAX_TOKEN_BYTES);
+        assert_eq!(check(&fill(n + 1)), Err(Malformed));
+        assert_eq!(check(&"a".repeat(100_000)), Err(Malformed));
+    }
+
+    #[test]
+    fn audience() {
+        let keys = keys(&[SECRET]);
+        let cases = [
+            (r#"{"exp":4102444800,"aud":"api"}"#, Ok(())),
+            (r#"{"exp":4102444800,"aud":["web","api"]}"#, Ok(())),
+            (r#"{"exp":4102444800,"aud":"API"}"#, Err(Audience)),
+            (r#"{"exp":4102444800,"aud":["web"]}"#, Err(Audience)),
+            (r#"{"exp":4102444800,"aud":[]}"#, Err(Audience)),
+            (r#"{"exp":4102444800}"#, Err(Audience)),
+            (r#"{"exp":1,"aud":"web"}"#, Err(Expired)),
+        ];
+        for (payload, expected) in cases {
+            let token = hs256(payload);
+            let got = verify(token.as_bytes(), &keys, NOW, Some("api")).map(|_| ());
+            assert_eq!(got, expected, "{payload}");
+            // Without an audience, aud is not checked (but still typed).
+            assert_eq!(
+                verify(token.as_bytes(), &keys, NOW, None)
+                    .map(|_| ())
+                    .is_ok(),
+                !payload.contains("\"exp\":1,")
+            );
+        }
+    }
+
+    #[test]
+    fn truncations_and_changes_are_refused() {
+        let keys = keys(&[SECRET]);
+        let good = hs256(r#"{"exp":4102444800,"sub":"a"}"#);
+        assert!(verify(good.as_bytes(), &keys, NOW, None).is_ok());
+        for end in 0..good.len() {
+            assert!(
+                verify(&good.as_bytes()[..end], &keys, NOW, None).is_err(),
+                "{end}"
+            );
+            assert!(
+                verify(&good.as_bytes()[end + 1..], &keys, NOW, None).is_err(),
+                "{end}"
+            );
+        }
+        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+/ ";
+        let sig_start = good.rfind('.').unwrap() + 1;
+        for at in sig_start..good.len() {
+            for &c in alphabet {
+                let mut token = good.clone().into_bytes();
+                if token[at] == c {
+                    continue;
+                }
+                token[at] = c;
+                let got = verify(&token, &keys, NOW, None);
+                assert!(
+                    matches!(got, Err(Signature | Malformed)),
+                    "{at} {c}: {got:?}"
+                );
+            }
+        }
+        // Any split of the token at any byte into header.payload.sig fails.
+        for at in 1..good.len() {
+            let mut token = good.clone();
+            token.insert(at, '.');
+            assert!(verify(token.as_bytes(), &keys, NOW, None).is_err(), "{at}");
+        }
+    }
+
+    #[test]
+    fn second_key_and_rotation() {
+        let file = keys(&[SECRET, OTHER]);
+        let token = sign(r#"{"alg":"HS256"}"#, r#"{"exp":4102444800}"#, OTHER);
+        let grant = verify(token.as_bytes(), &file, NOW, None).unwrap();
+        assert_eq!(grant.key, KeyId::of(OTHER));
+        assert_ne!(grant.key, file.first());
+        assert!(file.contains(grant.key));
+        // A reload without that key: the grant's key is gone.
+        let reloaded = Keys::parse(&[SECRET, b"\n"].concat()).unwrap();
+        assert!(!reloaded.contains(grant.key));
+        assert!(reloaded.contains(file.first()));
+        assert_eq!(
+            verify(token.as_bytes(), &reloaded, NOW, None),
+            Err(Signature)
+        );
+    }
+
+    #[test]
+    fn key_files() {
+        let a = "a".repeat(32);
+        let b = "b".repeat(40);
+        let ok: Vec<(String, Vec<&str>)> = vec![
+            (a.clone(), vec![&a]),
+            (format!("{a}\n"), vec![&a]),
+            (
+                format!("# keys\n\n{a}\r\n   \n#{}\n{b}  \r\n", "x".repeat(5)),
+                vec![&a, &b],
+            ),
+            (format!("{a}   \n{b}\r"), vec![&a, &b]),
+            (format!("\r\n{a}\n\n"), vec![&a]),
+        ];
+        for (text, expected) in &ok {
+            let keys = Keys::parse(text.as_bytes()).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+            let secrets: Vec<&[u8]> = keys.secrets.iter().map(|(_, s)| &s[..]).collect();
+            let expected: Vec<&[u8]> = expected.iter().map(|s| s.as_bytes()).collect();
+            assert_eq!(secrets, expected, "{text:?}");
+            assert_eq!(keys.count(), expected.len());
+            assert_eq!(keys.first(), KeyId::of(expected[0]));
+        }
+        // Inner spaces and a leading one belong to the secret.
+        let spaced = Keys::parse(format!(" {}", "c d".repeat(11)).as_bytes()).unwrap();
+        assert_eq!(
+            spaced.secrets[0].1,
+            format!(" {}", "c d".repeat(11)).into_bytes()
+        );
+
+        let short = "s3cr3t-too-short-1234567890abcd"; // 31 bytes
+        let seventeen: String = (0..17).map(|i| format!("{i:0>32}\n")).collect();
+        let bad = [
+            (String::new(), "no secret"),
+            ("# only a comment\n\n  \r\n".to_string(), "no secret"),
+            (
+                format!("{a}\n# x\n{short}\n"),
+                "line 3: a secret must be at least 32 bytes",
+            ),
+            (
+                format!("{short}    \r\n"),
+                "line 1: a secret must be at least 32 bytes",
+            ),
+            (
+                format!("{a}\n {}", "#".repeat(20)),
+                "line 2: a secret must be at least 32 bytes",
+            ),
+            (seventeen.clone(), "line 17: more than 16 secrets"),
+        ];
+        for (text, message) in &bad {
+            let error = Keys::parse(text.as_bytes()).unwrap_err();
+            assert_eq!(error, *message, "{text:?}");
+            assert!(!error.contains("s3cr3t"));
+        }
+        let sixteen: String = seventeen
+            .lines()
+            .take(MAX_KEYS)
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert_eq!(Keys::parse(sixteen.as_bytes()).unwrap().count(), MAX_KEYS);
+        // Debug shows ids only.
+        let keys = Keys::parse(a.as_bytes()).unwrap();
+        assert!(!format!("{keys:?}").contains("aaaa"));
+    }
+
+    #[test]
+    fn descriptions() {
+        let all = [Malformed, Signature, Expired, NotYetValid, Audience, Claims];
+        let texts: Vec<&str> = all.iter().map(|e| e.description()).collect();
+        assert_eq!(
+            texts,
+            [
+                "malformed",
+                "signature",
+                "expired",
+                "not yet valid",
+                "audience",
+                "claims"
+            ]
+        );
+    }
+}
