@@ -10,6 +10,7 @@
 //! the process environment.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::id::IdForm;
@@ -76,7 +77,35 @@ pub struct Config {
     pub maxlen: usize,
     /// Turns the per-connection log lines off.
     pub quiet: bool,
+    /// The key file of `--auth-keys`; `None`: no access control.
+    pub auth_keys: Option<PathBuf>,
+    /// The `aud` a token must hold; `None`: not checked.
+    pub auth_audience: Option<String>,
+    /// Open streams of one token `sub` before `429`; 0: no limit.
+    pub max_streams_per_sub: usize,
+    /// `tickstream token`: the claims to mint.
+    pub token: TokenClaims,
 }
+
+/// What `tickstream token` puts in the token it prints.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenClaims {
+    /// `sub`.
+    pub sub: Option<String>,
+    /// `exp` is this long from now.
+    pub ttl: Duration,
+    /// `symbols`.
+    pub symbols: Option<Vec<Symbol>>,
+    /// `throttle`, as given (checked to be a valid `?throttle=`).
+    pub throttle: Option<String>,
+    /// `scope`.
+    pub scope: Option<String>,
+    /// `aud`.
+    pub audience: Option<String>,
+}
+
+/// The longest `--ttl` of `tickstream token`.
+pub const MAX_TTL: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
 /// Where Redis is unless `--redis` says otherwise.
 pub const DEFAULT_REDIS: &str = "redis://127.0.0.1:6379";
@@ -118,6 +147,17 @@ impl Default for Config {
             stream: "tickstream:prices".to_string(),
             maxlen: 100_000,
             quiet: false,
+            auth_keys: None,
+            auth_audience: None,
+            max_streams_per_sub: 0,
+            token: TokenClaims {
+                sub: None,
+                ttl: Duration::from_secs(3600),
+                symbols: None,
+                throttle: None,
+                scope: None,
+                audience: None,
+            },
         }
     }
 }
@@ -134,20 +174,16 @@ pub struct Flag {
     pub default: &'static str,
     /// Checks a value and stores it.
     pub set: fn(&mut Config, &str) -> Result<(), String>,
-    /// Which commands take it.
-    pub used_by: UsedBy,
+    /// Which commands take it: [`SERVE`], [`PUBLISH`], [`TOKEN`] or'd.
+    pub used_by: u8,
 }
 
-/// The commands a flag belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UsedBy {
-    /// The server only.
-    Serve,
-    /// `tickstream publish` only.
-    Publish,
-    /// Both.
-    Both,
-}
+/// A flag of the server.
+pub const SERVE: u8 = 1;
+/// A flag of `tickstream publish`.
+pub const PUBLISH: u8 = 2;
+/// A flag of `tickstream token`.
+pub const TOKEN: u8 = 4;
 
 /// Stores a checked value: the body of most setters.
 fn put<T>(slot: &mut T, value: Result<T, String>) -> Result<(), String> {
@@ -163,7 +199,7 @@ pub const FLAGS: &[Flag] = &[
         help: "listen address: IPv4:PORT, [IPv6]:PORT or localhost:PORT (port 0: any free port)",
         default: "0.0.0.0:4444",
         set: |c, v| put(&mut c.addr, parse_addr(v)),
-        used_by: UsedBy::Serve,
+        used_by: SERVE,
     },
     Flag {
         name: "feed",
@@ -179,7 +215,7 @@ pub const FLAGS: &[Flag] = &[
             };
             Ok(())
         },
-        used_by: UsedBy::Both,
+        used_by: SERVE | PUBLISH,
     },
     Flag {
         name: "symbols",
@@ -187,7 +223,7 @@ pub const FLAGS: &[Flag] = &[
         help: "symbols of the sim feed",
         default: "BTC,ETH,SOL,XRP,DOGE",
         set: |c, v| put(&mut c.symbols, parse_symbols(v)),
-        used_by: UsedBy::Both,
+        used_by: SERVE | PUBLISH,
     },
     Flag {
         name: "interval",
@@ -195,7 +231,7 @@ pub const FLAGS: &[Flag] = &[
         help: "time between sim ticks",
         default: "1s",
         set: |c, v| put(&mut c.interval, parse_duration(v)),
-        used_by: UsedBy::Both,
+        used_by: SERVE | PUBLISH,
     },
     Flag {
         name: "seed",
@@ -209,7 +245,7 @@ pub const FLAGS: &[Flag] = &[
                 seed.map_err(|_| format!("expected a whole number, got {v:?}")),
             )
         },
-        used_by: UsedBy::Both,
+        used_by: SERVE | PUBLISH,
     },
     Flag {
         name: "history",
@@ -217,7 +253,7 @@ pub const FLAGS: &[Flag] = &[
         help: "events kept for Last-Event-ID resume",
         default: "1024",
         set: |c, v| put(&mut c.history, parse_count(v, 0)),
-        used_by: UsedBy::Serve,
+        used_by: SERVE,
     },
     Flag {
         name: "max-clients",
@@ -225,7 +261,7 @@ pub const FLAGS: &[Flag] = &[
         help: "open streams before 503",
         default: "10000",
         set: |c, v| put(&mut c.max_clients, parse_count(v, 1)),
-        used_by: UsedBy::Serve,
+        used_by: SERVE,
     },
     Flag {
         name: "client-queue",
@@ -233,7 +269,7 @@ pub const FLAGS: &[Flag] = &[
         help: "ticks queued per client before it is dropped as slow",
         default: "256",
         set: |c, v| put(&mut c.client_queue, parse_count(v, 1)),
-        used_by: UsedBy::Serve,
+        used_by: SERVE,
     },
     Flag {
         name: "heartbeat",
@@ -241,7 +277,7 @@ pub const FLAGS: &[Flag] = &[
         help: "comment line after this much silence",
         default: "15s",
         set: |c, v| put(&mut c.heartbeat, parse_duration(v)),
-        used_by: UsedBy::Serve,
+        used_by: SERVE,
     },
     Flag {
         name: "retry",
@@ -249,7 +285,7 @@ pub const FLAGS: &[Flag] = &[
         help: "reconnect delay hint for browsers",
         default: "3s",
         set: |c, v| put(&mut c.retry, parse_duration(v)),
-        used_by: UsedBy::Serve,
+        used_by: SERVE,
     },
     Flag {
         name: "write-timeout",
@@ -257,7 +293,7 @@ pub const FLAGS: &[Flag] = &[
         help: "close a socket that accepts nothing this long",
         default: "10s",
         set: |c, v| put(&mut c.write_timeout, parse_duration(v)),
-        used_by: UsedBy::Serve,
+        used_by: SERVE,
     },
     Flag {
         name: "header-timeout",
@@ -265,7 +301,7 @@ pub const FLAGS: &[Flag] = &[
         help: "time allowed to send the request head",
         default: "10s",
         set: |c, v| put(&mut c.header_timeout, parse_duration(v)),
-        used_by: UsedBy::Serve,
+        used_by: SERVE,
     },
     Flag {
         name: "cors-origin",
@@ -273,7 +309,7 @@ pub const FLAGS: &[Flag] = &[
         help: "Access-Control-Allow-Origin",
         default: "*",
         set: |c, v| put(&mut c.cors_origin, parse_origin(v)),
-        used_by: UsedBy::Serve,
+        used_by: SERVE,
     },
     Flag {
         name: "redis",
@@ -281,7 +317,7 @@ pub const FLAGS: &[Flag] = &[
         help: "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]",
         default: DEFAULT_REDIS,
         set: |c, v| put(&mut c.redis, RedisUrl::parse(v)),
-        used_by: UsedBy::Both,
+        used_by: SERVE | PUBLISH,
     },
     Flag {
         name: "stream",
@@ -295,7 +331,7 @@ pub const FLAGS: &[Flag] = &[
             c.stream = v.to_string();
             Ok(())
         },
-        used_by: UsedBy::Both,
+        used_by: SERVE | PUBLISH,
     },
     Flag {
         name: "maxlen",
@@ -303,7 +339,7 @@ pub const FLAGS: &[Flag] = &[
         help: "trim the stream to about this many entries",
         default: "100000",
         set: |c, v| put(&mut c.maxlen, parse_count(v, 1)),
-        used_by: UsedBy::Publish,
+        used_by: PUBLISH,
     },
     Flag {
         name: "drain",
@@ -319,7 +355,7 @@ pub const FLAGS: &[Flag] = &[
             };
             Ok(())
         },
-        used_by: UsedBy::Serve,
+        used_by: SERVE,
     },
     Flag {
         name: "quiet",
@@ -327,7 +363,90 @@ pub const FLAGS: &[Flag] = &[
         help: "no log line per stream connection",
         default: "",
         set: |c, v| put(&mut c.quiet, parse_bool(v)),
-        used_by: UsedBy::Both,
+        used_by: SERVE | PUBLISH,
+    },
+    Flag {
+        name: "auth-keys",
+        arg: "FILE",
+        help: "HS256 secrets, one a line: streams and /metrics need a token",
+        default: "",
+        set: |c, v| {
+            put(
+                &mut c.auth_keys,
+                parse_text(v, 4096).map(|v| Some(v.into())),
+            )
+        },
+        used_by: SERVE | TOKEN,
+    },
+    Flag {
+        name: "auth-audience",
+        arg: "AUD",
+        help: "the aud a token must hold",
+        default: "",
+        set: |c, v| put(&mut c.auth_audience, parse_text(v, 256).map(Some)),
+        used_by: SERVE,
+    },
+    Flag {
+        name: "max-streams-per-sub",
+        arg: "N",
+        help: "429 past N open streams of one token sub (0: no limit)",
+        default: "0",
+        set: |c, v| put(&mut c.max_streams_per_sub, parse_count(v, 0)),
+        used_by: SERVE,
+    },
+    Flag {
+        name: "sub",
+        arg: "S",
+        help: "the subscriber",
+        default: "",
+        set: |c, v| put(&mut c.token.sub, parse_text(v, 128).map(Some)),
+        used_by: TOKEN,
+    },
+    Flag {
+        name: "ttl",
+        arg: "DUR",
+        help: "how long the token lasts (at most 8760h)",
+        default: "1h",
+        set: |c, v| put(&mut c.token.ttl, parse_duration_upto(v, MAX_TTL)),
+        used_by: TOKEN,
+    },
+    Flag {
+        name: "symbols",
+        arg: "LIST",
+        help: "the symbols it may read (default: all)",
+        default: "",
+        set: |c, v| put(&mut c.token.symbols, parse_symbols(v).map(Some)),
+        used_by: TOKEN,
+    },
+    Flag {
+        name: "throttle",
+        arg: "DUR",
+        help: "its streams are conflated to at least this period",
+        default: "",
+        set: |c, v| {
+            let period = parse_duration(v)?;
+            if !(Duration::from_millis(100)..=Duration::from_secs(3600)).contains(&period) {
+                return Err(format!("expected a duration from 100ms to 1h, got {v:?}"));
+            }
+            put(&mut c.token.throttle, Ok(Some(v.to_string())))
+        },
+        used_by: TOKEN,
+    },
+    Flag {
+        name: "scope",
+        arg: "S",
+        help: "space-separated; metrics allows /metrics",
+        default: "",
+        set: |c, v| put(&mut c.token.scope, parse_text(v, 256).map(Some)),
+        used_by: TOKEN,
+    },
+    Flag {
+        name: "audience",
+        arg: "AUD",
+        help: "its aud",
+        default: "",
+        set: |c, v| put(&mut c.token.audience, parse_text(v, 256).map(Some)),
+        used_by: TOKEN,
     },
 ];
 
@@ -338,6 +457,8 @@ pub enum Command {
     Run(Box<Config>),
     /// `tickstream publish`: append the feed's events to a Redis stream.
     Publish(Box<Config>),
+    /// `tickstream token`: print a token signed with the key file's first key.
+    Token(Box<Config>),
     /// Print the help text and exit 0.
     Help,
     /// Print the version and exit 0.
@@ -351,6 +472,7 @@ pub fn help() -> String {
 
 USAGE: tickstream [FLAGS]            serve the feed over HTTP
        tickstream publish [FLAGS]    append the sim or stdin feed to a Redis stream
+       tickstream token [FLAGS]      print a token signed with --auth-keys' first key
 
 ",
     );
@@ -361,9 +483,11 @@ USAGE: tickstream [FLAGS]            serve the feed over HTTP
             d => format!(" (default {d})"),
         };
         let only = match flag.used_by {
-            UsedBy::Both => "",
-            UsedBy::Serve => " [serve]",
-            UsedBy::Publish => " [publish]",
+            SERVE => " [serve]",
+            PUBLISH => " [publish]",
+            TOKEN => " [token]",
+            b if b == SERVE | TOKEN => " [serve, token]",
+            _ => "",
         };
         let line = format!("  {:<26}{}{default}{only}\n", left.trim_end(), flag.help);
         text.push_str(&line);
@@ -397,12 +521,13 @@ where
     F: Fn(&str) -> Option<String>,
 {
     let mut args = args.into_iter().peekable();
-    let publish = args.next_if(|a| a == "publish").is_some();
-    let takes = |flag: &Flag| match flag.used_by {
-        UsedBy::Both => true,
-        UsedBy::Serve => !publish,
-        UsedBy::Publish => publish,
+    let command = match args.next_if(|a| a == "publish" || a == "token").as_deref() {
+        Some("publish") => PUBLISH,
+        Some(_) => TOKEN,
+        None => SERVE,
     };
+    let publish = command == PUBLISH;
+    let takes = |flag: &Flag| flag.used_by & command != 0;
     // (flag, where it came from, value) from the command line.
     let mut settings: Vec<(&Flag, String, String)> = Vec::new();
     while let Some(arg) = args.next() {
@@ -418,17 +543,28 @@ where
             _ => {}
         }
         let source = format!("--{name}");
-        let Some(flag) = FLAGS.iter().find(|f| f.name == name) else {
-            return Err(usage(&source, "unknown flag"));
-        };
-        if !takes(flag) {
-            let command = if publish {
-                "publish"
-            } else {
-                "the server (only publish)"
+        let Some(flag) = FLAGS.iter().find(|f| f.name == name && takes(f)) else {
+            let Some(other) = FLAGS.iter().find(|f| f.name == name) else {
+                return Err(usage(&source, "unknown flag"));
             };
-            return Err(usage(&source, &format!("not a flag of {command}")));
-        }
+            let names = [
+                (SERVE, "the server"),
+                (PUBLISH, "publish"),
+                (TOKEN, "token"),
+            ];
+            let of = |bits: u8| {
+                names
+                    .iter()
+                    .filter(move |(b, _)| bits & b != 0)
+                    .map(|(_, n)| *n)
+            };
+            let (this, only) = (of(command).collect::<String>(), of(other.used_by));
+            let only = only.collect::<Vec<_>>().join(", ");
+            return Err(usage(
+                &source,
+                &format!("not a flag of {this} (only {only})"),
+            ));
+        };
         let value = match (inline, flag.arg.is_empty()) {
             (Some(v), _) => v,
             (None, true) => "true".to_string(),
@@ -438,8 +574,11 @@ where
     }
 
     // Then the variables of the flags not given (a flag beats its variable,
-    // even a bad one); a variable of the other command is not ours.
-    for flag in FLAGS.iter().filter(|f| takes(f)) {
+    // even a bad one); a variable of the other command is not ours, and
+    // `token` reads only the key file's (a server's TICKSTREAM_SYMBOLS must
+    // not narrow a token).
+    let from_env = |f: &&Flag| takes(f) && (command != TOKEN || f.name == "auth-keys");
+    for flag in FLAGS.iter().filter(from_env) {
         if settings.iter().all(|(given, _, _)| given.name != flag.name) {
             if let Some(value) = env(&variable(flag)) {
                 settings.push((flag, variable(flag), value));
@@ -455,6 +594,12 @@ where
     }
     if publish {
         return Ok(Command::Publish(Box::new(config)));
+    }
+    if command == TOKEN {
+        if config.auth_keys.is_none() {
+            return Err(usage("token", "needs --auth-keys FILE"));
+        }
+        return Ok(Command::Token(Box::new(config)));
     }
     if !settings.iter().any(|(flag, _, _)| flag.name == "addr") {
         if let Some(port) = env("PORT") {
@@ -487,6 +632,19 @@ pub fn parse_addr(value: &str) -> Result<SocketAddr, String> {
 /// Parses a duration such as `250ms`, `1s`, `2m` or `1h`: greater than zero,
 /// at most [`MAX_DURATION`].
 pub fn parse_duration(value: &str) -> Result<Duration, String> {
+    parse_duration_upto(value, MAX_DURATION)
+}
+
+/// A non-empty value of at most `max` bytes, without control characters.
+fn parse_text(value: &str, max: usize) -> Result<String, String> {
+    match !value.is_empty() && value.len() <= max && !value.chars().any(char::is_control) {
+        true => Ok(value.to_string()),
+        false => Err(format!("expected 1 to {max} bytes of text")),
+    }
+}
+
+/// A duration of at most `longest`.
+fn parse_duration_upto(value: &str, longest: Duration) -> Result<Duration, String> {
     let digits = value.bytes().take_while(u8::is_ascii_digit).count();
     let (number, unit) = value.split_at(digits);
     let invalid = || format!("expected a duration such as 250ms, 1s or 2m, got {value:?}");
@@ -498,12 +656,14 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
         "h" => 3_600_000,
         _ => return Err(invalid()),
     };
-    let longest = MAX_DURATION.as_secs() / 3600;
     let duration = number
         .checked_mul(millis_per_unit)
         .map(Duration::from_millis)
-        .filter(|d| *d <= MAX_DURATION)
-        .ok_or_else(|| format!("{value:?} is longer than the limit of {longest}h"))?;
+        .filter(|d| *d <= longest)
+        .ok_or_else(|| {
+            let hours = longest.as_secs() / 3600;
+            format!("{value:?} is longer than the limit of {hours}h")
+        })?;
     if duration.is_zero() {
         return Err(format!("must be greater than zero, got {value:?}"));
     }
@@ -668,7 +828,12 @@ mod tests {
             (&[], &[("TICKSTREAM_QUIET", "maybe")], "TICKSTREAM_QUIET: expected true or false, got \"maybe\" (see --help)"),
             (&[], &[("PORT", "http")], "PORT: expected a port number, got \"http\" (see --help)"),
             (&["--symbols", "BTC,,ETH"], &[], "--symbols: invalid symbol \"\": 1 to 16 of A-Z 0-9 . _ - (see --help)"),
-            (&["publish", "--addr", "x"], &[], "--addr: not a flag of publish (see --help)"),
+            (&["publish", "--addr", "x"], &[], "--addr: not a flag of publish (only the server) (see --help)"),
+            (&["--sub", "x"], &[], "--sub: not a flag of the server (only token) (see --help)"),
+            (&["token", "--sub", "x"], &[], "token: needs --auth-keys FILE (see --help)"),
+            (&["token", "--auth-keys", "k", "--ttl", "8761h"], &[], "--ttl: \"8761h\" is longer than the limit of 8760h (see --help)"),
+            (&["token", "--auth-keys", "k", "--throttle", "50ms"], &[], "--throttle: expected a duration from 100ms to 1h, got \"50ms\" (see --help)"),
+            (&["--max-streams-per-sub", "x"], &[], "--max-streams-per-sub: expected a whole number from 0 to 1000000, got \"x\" (see --help)"),
             (&["--maxlen", "5"], &[], "--maxlen: not a flag of the server (only publish) (see --help)"),
             (&["publish", "--feed", "redis"], &[], "--feed: publish takes --feed sim or stdin (see --help)"),
             (&["--redis", "http://x"], &[], "--redis: expected redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] (see --help)"),

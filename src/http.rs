@@ -59,6 +59,10 @@ pub struct Request {
     pub version: Version,
     /// The last `Last-Event-ID` field's value, if any.
     pub last_event_id: Option<String>,
+    /// The last `Authorization` field's value, if any.
+    pub authorization: Option<String>,
+    /// The `Cookie` fields' values, joined by `; `.
+    pub cookie: String,
 }
 
 /// Why a request head was refused; [`Reject::status`] maps each to a status.
@@ -161,12 +165,18 @@ pub enum Status {
     BadRequest,
     /// 404
     NotFound,
+    /// 401
+    Unauthorized,
+    /// 403
+    Forbidden,
     /// 405
     MethodNotAllowed,
     /// 408
     RequestTimeout,
     /// 414
     UriTooLong,
+    /// 429
+    TooManyRequests,
     /// 431
     HeaderFieldsTooLarge,
     /// 503
@@ -177,12 +187,15 @@ pub enum Status {
 
 impl Status {
     /// The error statuses, in the order `/metrics` lists them.
-    pub const ERRORS: [Status; 8] = [
+    pub const ERRORS: [Status; 11] = [
         Status::BadRequest,
+        Status::Unauthorized,
+        Status::Forbidden,
         Status::NotFound,
         Status::MethodNotAllowed,
         Status::RequestTimeout,
         Status::UriTooLong,
+        Status::TooManyRequests,
         Status::HeaderFieldsTooLarge,
         Status::ServiceUnavailable,
         Status::VersionNotSupported,
@@ -203,10 +216,13 @@ impl Status {
             Status::Ok => (200, "OK"),
             Status::NoContent => (204, "No Content"),
             Status::BadRequest => (400, "Bad Request"),
+            Status::Unauthorized => (401, "Unauthorized"),
+            Status::Forbidden => (403, "Forbidden"),
             Status::NotFound => (404, "Not Found"),
             Status::MethodNotAllowed => (405, "Method Not Allowed"),
             Status::RequestTimeout => (408, "Request Timeout"),
             Status::UriTooLong => (414, "URI Too Long"),
+            Status::TooManyRequests => (429, "Too Many Requests"),
             Status::HeaderFieldsTooLarge => (431, "Request Header Fields Too Large"),
             Status::ServiceUnavailable => (503, "Service Unavailable"),
             Status::VersionNotSupported => (505, "HTTP Version Not Supported"),
@@ -257,6 +273,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Parsed, Reject> {
     let mut hosts = 0;
     let mut content_length = None;
     let mut last_event_id = None;
+    let (mut authorization, mut cookie) = (None, String::new());
     loop {
         let Some(len) = buf[pos..].iter().position(|&b| b == b'\n') else {
             if buf.len() >= MAX_HEAD_BYTES {
@@ -281,6 +298,13 @@ pub fn parse_head(buf: &[u8]) -> Result<Parsed, Reject> {
             hosts += 1;
         } else if name.eq_ignore_ascii_case(b"last-event-id") {
             last_event_id = Some(String::from_utf8_lossy(value).into_owned());
+        } else if name.eq_ignore_ascii_case(b"authorization") {
+            authorization = Some(String::from_utf8_lossy(value).into_owned());
+        } else if name.eq_ignore_ascii_case(b"cookie") {
+            if !cookie.is_empty() {
+                cookie.push_str("; ");
+            }
+            cookie.push_str(&String::from_utf8_lossy(value));
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
             return Err(Reject::TransferEncoding);
         } else if name.eq_ignore_ascii_case(b"content-length") {
@@ -311,6 +335,8 @@ pub fn parse_head(buf: &[u8]) -> Result<Parsed, Reject> {
         query,
         version,
         last_event_id,
+        authorization,
+        cookie,
     }))
 }
 
@@ -629,6 +655,8 @@ mod tests {
             query: query.into(),
             version,
             last_event_id: None,
+            authorization: None,
+            cookie: String::new(),
         }
     }
 

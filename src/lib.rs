@@ -72,27 +72,74 @@ pub fn run(
         ExitCode::SUCCESS
     };
     match config::parse(strings, env) {
-        Err(e) => {
-            log::write_now(&format!("tickstream: {e}"));
-            ExitCode::from(USAGE_EXIT)
-        }
+        Err(e) => usage_error(&e),
         Ok(Command::Help) => print(&config::help()),
         Ok(Command::Version) => print(&format!("tickstream {}\n", env!("CARGO_PKG_VERSION"))),
         Ok(Command::Publish(config)) => publish::run(&config, signals),
-        Ok(Command::Run(config)) => match start(*config, signal_stacks_dropped, signals) {
-            Ok(never) => match never {},
-            Err(e) => {
-                log::write_now(&format!("tickstream: {e}"));
-                ExitCode::FAILURE
-            }
+        Ok(Command::Token(config)) => match token(&config) {
+            Ok(token) => print(&format!("{token}\n")),
+            Err(e) => usage_error(&e),
         },
+        Ok(Command::Run(config)) => {
+            let access = config
+                .auth_keys
+                .clone()
+                .map(|path| auth::Access::load(path, config.auth_audience.clone()));
+            let access = match access.transpose() {
+                Ok(access) => access,
+                Err(e) => return usage_error(&format!("--auth-keys {e}")),
+            };
+            match start(*config, access, signal_stacks_dropped, signals) {
+                Ok(never) => match never {},
+                Err(e) => {
+                    log::write_now(&format!("tickstream: {e}"));
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
+}
+
+/// One line on stderr, exit status 2.
+fn usage_error(problem: &str) -> ExitCode {
+    log::write_now(&format!("tickstream: {problem}"));
+    ExitCode::from(USAGE_EXIT)
+}
+
+/// `tickstream token`: a token of the configured claims, signed with the
+/// key file's first key.
+fn token(config: &Config) -> Result<String, String> {
+    let path = config
+        .auth_keys
+        .as_deref()
+        .unwrap_or(std::path::Path::new(""));
+    let keys = auth::read_keys(path).map_err(|e| format!("--auth-keys {e}"))?;
+    let claims = &config.token;
+    let symbols: Option<Vec<&str>> =
+        (claims.symbols.as_ref()).map(|s| s.iter().map(|s| s.as_str()).collect());
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    Ok(auth::mint(
+        &keys,
+        &auth::MintClaims {
+            iat: now,
+            exp: now + claims.ttl.as_secs(),
+            sub: claims.sub.as_deref(),
+            aud: claims.audience.as_deref(),
+            symbols: symbols.as_deref(),
+            throttle: claims.throttle.as_deref(),
+            scope: claims.scope.as_deref(),
+        },
+    ))
 }
 
 /// Binds, prints the listening line, starts the feed thread and serves
 /// forever.
 fn start(
     config: Config,
+    access: Option<auth::Access>,
     signal_stacks_dropped: bool,
     signals: sys::StopSignals,
 ) -> Result<Infallible, String> {
@@ -131,7 +178,7 @@ fn start(
     let metrics = Arc::new(Metrics::new(started.as_secs()));
     feed::spawn(&config, Arc::clone(&hub), Arc::clone(&metrics))
         .map_err(|e| format!("cannot start the feed thread: {e}"))?;
-    let shared = Arc::new(Shared::new(config, hub, metrics, thread_budget));
+    let shared = Arc::new(Shared::new(config, hub, metrics, thread_budget, access));
     let cannot_stop = |e| format!("cannot start the stop thread: {e}");
     let stop_listener = listener.try_clone().map_err(cannot_stop)?;
     stop::spawn(signals, stop_listener, Arc::clone(&shared)).map_err(cannot_stop)?;

@@ -18,14 +18,20 @@ pub enum DisconnectReason {
     WriteTimeout,
     /// The server ended it while stopping.
     Drain,
+    /// Its token expired.
+    Expired,
+    /// The key that signed its token was removed (SIGHUP).
+    Revoked,
 }
 
 impl DisconnectReason {
-    const ALL: [DisconnectReason; 4] = [
+    const ALL: [DisconnectReason; 6] = [
         DisconnectReason::Closed,
         DisconnectReason::Slow,
         DisconnectReason::WriteTimeout,
         DisconnectReason::Drain,
+        DisconnectReason::Expired,
+        DisconnectReason::Revoked,
     ];
 
     /// The label value (and log word) for this reason.
@@ -35,6 +41,8 @@ impl DisconnectReason {
             DisconnectReason::Slow => "slow",
             DisconnectReason::WriteTimeout => "write_timeout",
             DisconnectReason::Drain => "drain",
+            DisconnectReason::Expired => "expired",
+            DisconnectReason::Revoked => "revoked",
         }
     }
 }
@@ -272,10 +280,13 @@ process_start_time_seconds 1764028800
 # HELP tickstream_requests_rejected_total Error answers (4xx and 5xx), by status.
 # TYPE tickstream_requests_rejected_total counter
 tickstream_requests_rejected_total{status=\"400\"} 0
+tickstream_requests_rejected_total{status=\"401\"} 0
+tickstream_requests_rejected_total{status=\"403\"} 0
 tickstream_requests_rejected_total{status=\"404\"} 2
 tickstream_requests_rejected_total{status=\"405\"} 0
 tickstream_requests_rejected_total{status=\"408\"} 0
 tickstream_requests_rejected_total{status=\"414\"} 0
+tickstream_requests_rejected_total{status=\"429\"} 0
 tickstream_requests_rejected_total{status=\"431\"} 0
 tickstream_requests_rejected_total{status=\"503\"} 0
 tickstream_requests_rejected_total{status=\"505\"} 0
@@ -285,6 +296,8 @@ tickstream_disconnects_total{reason=\"closed\"} 0
 tickstream_disconnects_total{reason=\"slow\"} 1
 tickstream_disconnects_total{reason=\"write_timeout\"} 0
 tickstream_disconnects_total{reason=\"drain\"} 0
+tickstream_disconnects_total{reason=\"expired\"} 0
+tickstream_disconnects_total{reason=\"revoked\"} 0
 # HELP tickstream_delivery_lag_seconds Time from the publish of the oldest event in a write of live events to the write's end.
 # TYPE tickstream_delivery_lag_seconds histogram
 tickstream_delivery_lag_seconds_bucket{le=\"0.0005\"} 0

@@ -28,7 +28,9 @@ pub fn run(config: &Config, signals: StopSignals) -> ExitCode {
     let spawned = thread::Builder::new()
         .name("tickstream-stop".into())
         .spawn(move || {
-            signals.wait();
+            while signals.wait() == crate::sys::Signal::Reload {
+                crate::log!("tickstream: SIGHUP ignored by the publisher");
+            }
             crate::log!("tickstream: publisher stopped by a signal");
             crate::log::flush();
             std::process::exit(0);

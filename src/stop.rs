@@ -13,8 +13,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::auth::KeyId;
 use crate::server::Shared;
-use crate::sys::{self, StopSignals};
+use crate::sys::{self, Signal, StopSignals};
 
 /// After the last stream is told to end, how long its thread may take to
 /// finish its write and count its disconnect before the process exits.
@@ -25,10 +26,12 @@ pub fn spawn(signals: StopSignals, listener: TcpListener, shared: Arc<Shared>) -
     thread::Builder::new()
         .name("tickstream-stop".into())
         .spawn(move || {
-            signals.wait();
+            while signals.wait() == Signal::Reload {
+                reload(&shared);
+            }
             let second = thread::Builder::new().name("tickstream-stop2".into());
             let spawned = second.spawn(move || {
-                signals.wait();
+                while signals.wait() == Signal::Reload {}
                 crate::log!("tickstream: second signal: exiting now");
                 crate::log::flush();
                 process::exit(1);
@@ -39,6 +42,31 @@ pub fn spawn(signals: StopSignals, listener: TcpListener, shared: Arc<Shared>) -
             stop(&listener, &shared);
         })
         .map(drop)
+}
+
+/// SIGHUP: reads the key file again; a good one replaces the keys and ends
+/// the streams of a key that is gone, a bad one is logged and changes
+/// nothing. Without `--auth-keys` it is logged and ignored.
+fn reload(shared: &Shared) {
+    let Some(access) = &shared.access else {
+        crate::log!("tickstream: SIGHUP ignored: no --auth-keys to reload");
+        return;
+    };
+    match access.reload() {
+        Ok(count) => {
+            let keys = access.keys();
+            let ended = shared.hub.revoke(|key| !keys.contains(KeyId(key)));
+            let s = if count == 1 { "" } else { "s" };
+            crate::log!(
+                "tickstream: keys reloaded: {count} key{s}; {ended} streams of removed keys ended"
+            );
+        }
+        Err(e) => {
+            let count = access.keys().count();
+            let s = if count == 1 { "" } else { "s" };
+            crate::log!("tickstream: SIGHUP: --auth-keys {e}; keeping the {count} key{s} in use");
+        }
+    }
 }
 
 fn stop(listener: &TcpListener, shared: &Shared) -> ! {

@@ -18,9 +18,10 @@
 //!   survives `exec`, so the server re-executes itself once with SIGSEGV and
 //!   SIGBUS ignored, then restores their defaults. A stack overflow still
 //!   ends the process with SIGSEGV, only without std's message.
-//! - **Stopping on SIGTERM and SIGINT** (README, "Stopping"). No handler runs
-//!   code: `main` blocks both signals before any thread exists (threads
-//!   inherit the mask), and one thread takes them with `sigwait`. Closing
+//! - **Stopping on SIGTERM and SIGINT, reloading on SIGHUP** (README,
+//!   "Stopping"). No handler runs code: `main` blocks the three signals
+//!   before any thread exists (threads inherit the mask), and one thread
+//!   takes them with `sigwait`. Closing
 //!   the listening socket "at once" while the accept loop is blocked in
 //!   `accept` is `shutdown(SHUT_RD)`: Linux then refuses new connections
 //!   and wakes the `accept`.
@@ -34,6 +35,15 @@
 
 #[cfg(target_os = "linux")]
 pub use linux::*;
+
+/// What a signal taken by [`StopSignals::wait`] asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGTERM or SIGINT: stop.
+    Stop,
+    /// SIGHUP: read the key file again.
+    Reload,
+}
 #[cfg(not(target_os = "linux"))]
 pub use other::*;
 
@@ -67,6 +77,7 @@ mod linux {
     /// (4096 by default since Linux 5.4).
     pub const LISTEN_BACKLOG: c_int = 65_535;
 
+    const SIGHUP: c_int = 1;
     const SIGINT: c_int = 2;
     const SIGBUS: c_int = 7;
     const SIGSEGV: c_int = 11;
@@ -150,12 +161,12 @@ mod linux {
         dropped
     }
 
-    /// SIGTERM and SIGINT, blocked in every thread, to be taken by
+    /// SIGTERM, SIGINT and SIGHUP, blocked in every thread, to be taken by
     /// [`StopSignals::wait`].
     pub struct StopSignals(SigSet);
 
-    /// Blocks SIGTERM and SIGINT in the calling thread and every thread it
-    /// spawns from now on. Call it from `main` before any other thread
+    /// Blocks SIGTERM, SIGINT and SIGHUP in the calling thread and every
+    /// thread it spawns from now on. Call it from `main` before any other thread
     /// exists, so that no thread is left for the kernel to deliver them to.
     pub fn block_stop_signals() -> StopSignals {
         let mut set = SigSet([0; 16]);
@@ -166,18 +177,23 @@ mod linux {
             sigemptyset(&mut set);
             sigaddset(&mut set, SIGTERM);
             sigaddset(&mut set, SIGINT);
+            sigaddset(&mut set, SIGHUP);
             pthread_sigmask(SIG_BLOCK, &set, std::ptr::null_mut());
         }
         StopSignals(set)
     }
 
     impl StopSignals {
-        /// Waits for the next SIGTERM or SIGINT.
-        pub fn wait(&self) {
+        /// Waits for the next SIGTERM, SIGINT or SIGHUP.
+        pub fn wait(&self) -> super::Signal {
             let mut signum: c_int = 0;
             // SAFETY: both pointers are valid for the call; sigwait only reads
             // the set and writes the signal number.
             while unsafe { sigwait(&self.0, &mut signum) } != 0 {}
+            match signum {
+                SIGHUP => super::Signal::Reload,
+                _ => super::Signal::Stop,
+            }
         }
     }
 
@@ -224,7 +240,7 @@ mod other {
 
     impl StopSignals {
         /// Never returns: the default action ends the process.
-        pub fn wait(&self) {
+        pub fn wait(&self) -> super::Signal {
             loop {
                 std::thread::park();
             }

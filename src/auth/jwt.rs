@@ -34,7 +34,7 @@ const MINTED_HEADER: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
 /// its SHA-256. The same secret has the same id in every reading of the
 /// file, so a stream can ask after a reload whether its key is still there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct KeyId(u64);
+pub struct KeyId(pub u64);
 
 impl KeyId {
     fn of(secret: &[u8]) -> KeyId {

@@ -321,6 +321,7 @@ mod tests {
             },
             last_event_id: Some(crate::id::EventId::counter(0)),
             conflated: false,
+            tag: None,
         });
         let mut out = Vec::new();
         for run in &sub.catch_up {

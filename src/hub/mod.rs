@@ -25,13 +25,14 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::marker::PhantomData;
 use std::ops::Bound;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 use crate::id::{EventId, IdForm};
+use crate::metrics::DisconnectReason;
 use crate::symbol::Symbol;
 
 mod tick;
@@ -52,6 +53,9 @@ pub struct Wants {
     pub last_event_id: Option<EventId>,
     /// A conflated stream: no queue; it reads [`Subscription::newest_since`].
     pub conflated: bool,
+    /// A tag that [`Hub::revoke`] looks at: the id of the key that signed
+    /// the stream's token.
+    pub tag: Option<u64>,
 }
 
 /// What a subscriber finds when it looks at its queue.
@@ -63,7 +67,7 @@ pub enum Next {
     Idle,
     /// The hub dropped this client: its queue was full.
     Dropped,
-    /// The server is stopping: this stream ends now.
+    /// The server ends this stream now ([`Subscription::ended`] says why).
     Ended,
 }
 
@@ -93,14 +97,19 @@ impl Subscription {
         self.inbox.dropped_slow.load(Ordering::Relaxed)
     }
 
-    /// True once the server's stop has come to this stream.
-    pub fn is_ended(&self) -> bool {
-        self.inbox.ended.load(Ordering::Relaxed)
+    /// Why the server ended this stream (stopping, or its key revoked), if
+    /// it has.
+    pub fn ended(&self) -> Option<DisconnectReason> {
+        match self.inbox.ended.load(Ordering::Relaxed) {
+            0 => None,
+            REVOKED => Some(DisconnectReason::Revoked),
+            _ => Some(DisconnectReason::Drain),
+        }
     }
 
     /// The next tick if one is queued, without waiting; `None` if none is.
     pub fn try_next(&self) -> Option<Next> {
-        if self.is_ended() {
+        if self.ended().is_some() {
             return Some(Next::Ended);
         }
         if self.is_dropped() {
@@ -160,8 +169,8 @@ struct Inbox {
     dropped_slow: AtomicBool,
     /// Conflated: set when the subscriber wants a wake-up at the next event.
     armed: AtomicBool,
-    /// Set when the server's stop ends this stream.
-    ended: AtomicBool,
+    /// Set when the server ends this stream: [`DRAIN`] or [`REVOKED`].
+    ended: AtomicU8,
     /// The thread to wake.
     reader: Thread,
 }
@@ -174,6 +183,7 @@ struct Subscriber {
     queue: Option<Sender<Arc<Tick>>>,
     selection: Arc<Selection>,
     inbox: Arc<Inbox>,
+    tag: Option<u64>,
 }
 
 #[derive(Default)]
@@ -200,9 +210,17 @@ pub struct Ender(Arc<Inbox>);
 impl Ender {
     /// Ends the stream: its thread wakes and closes the connection.
     pub fn end(&self) {
-        self.0.ended.store(true, Ordering::Relaxed);
-        self.0.reader.unpark();
+        end(&self.0, DRAIN);
     }
+}
+
+/// Values of [`Inbox::ended`].
+const DRAIN: u8 = 1;
+const REVOKED: u8 = 2;
+
+fn end(inbox: &Inbox, why: u8) {
+    inbox.ended.store(why, Ordering::Relaxed);
+    inbox.reader.unpark();
 }
 
 /// The broadcast point between the feed and the connections.
@@ -381,7 +399,7 @@ impl Hub {
             queued: AtomicUsize::new(0),
             dropped_slow: AtomicBool::new(false),
             armed: AtomicBool::new(false),
-            ended: AtomicBool::new(state.draining),
+            ended: AtomicU8::new(if state.draining { DRAIN } else { 0 }),
             reader: thread::current(),
         });
         let key = state.next_key;
@@ -392,6 +410,7 @@ impl Hub {
             queue: (!wants.conflated).then_some(queue),
             selection: Arc::clone(&selection),
             inbox: Arc::clone(&inbox),
+            tag: wants.tag,
         });
         Subscription {
             catch_up,
@@ -412,6 +431,17 @@ impl Hub {
         state.draining = true;
         let inboxes = state.subscribers.iter().map(|s| Arc::clone(&s.inbox));
         inboxes.map(Ender).collect()
+    }
+
+    /// Ends, as revoked, every stream whose tag `revoked` holds; returns
+    /// how many.
+    pub fn revoke(&self, revoked: impl Fn(u64) -> bool) -> usize {
+        let state = self.lock();
+        let ended = state
+            .subscribers
+            .iter()
+            .filter(|s| s.tag.is_some_and(&revoked));
+        ended.map(|s| end(&s.inbox, REVOKED)).count()
     }
 
     fn unsubscribe(&self, key: u64) {
@@ -487,6 +517,7 @@ mod tests {
             },
             last_event_id: last.map(EventId::counter),
             conflated: false,
+            tag: None,
         })
     }
 
@@ -722,6 +753,7 @@ mod tests {
             },
             last_event_id: last,
             conflated,
+            tag: None,
         }
     }
 
@@ -862,7 +894,7 @@ mod tests {
         enders[0].end();
         assert!(matches!(open.try_next(), Some(Next::Ended)));
         let late = subscribe(&hub, Filter::All, None);
-        assert!(late.is_ended());
+        assert_eq!(late.ended(), Some(DisconnectReason::Drain));
     }
 
     #[test]

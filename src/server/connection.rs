@@ -8,6 +8,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Instant;
 
 use crate::http::{self, Method, Parsed, Reject, Request, Response, Status};
+use crate::server::access;
 use crate::server::gate::Pass;
 use crate::server::reply::{respond, timed_out};
 use crate::server::routes::{self, Route};
@@ -73,7 +74,8 @@ fn read_head(mut stream: &TcpStream, deadline: Instant) -> Result<Option<Request
 /// Answers a complete request.
 fn answer(stream: TcpStream, peer: SocketAddr, request: &Request, shared: &Shared) {
     let head_only = request.method == Method::Head;
-    let response = match routes::route(request, &shared.config) {
+    let route = access::check(request, routes::route(request, &shared.config), shared);
+    let response = match route {
         Route::Stream(params) => return stream::serve(stream, peer, request, params, shared),
         Route::Answer(response) => response,
         Route::Health if shared.metrics.feed_up() => {

@@ -4,6 +4,8 @@
 //!   one small-stack thread per connection;
 //! - [`connection`]: one connection's life: read the head (bounded in bytes
 //!   and time), route it, answer it or hand it to the stream;
+//! - [`access`]: a request's token checked, a stream narrowed to what it
+//!   grants (`--auth-keys`);
 //! - [`routes`]: pure routing, a request to a [`routes::Route`], no socket;
 //! - [`reply`]: a complete answer written (with CORS) and the connection
 //!   closed, for every other room;
@@ -11,6 +13,7 @@
 //! - [`gate`]: the admission counter behind every limit.
 
 pub mod accept;
+pub mod access;
 pub mod connection;
 pub mod gate;
 pub mod reply;
@@ -20,9 +23,11 @@ pub mod stream;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use crate::auth::Access;
 use crate::config::Config;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
+use access::Subscribers;
 use gate::Gate;
 
 pub use accept::serve;
@@ -48,6 +53,10 @@ pub struct Shared {
     pub clients: Arc<Gate>,
     /// Set when the server is stopping: the accept loop stops accepting.
     pub stopping: AtomicBool,
+    /// The keys of `--auth-keys`; `None`: every stream is public.
+    pub access: Option<Access>,
+    /// Open streams per token subscriber (`--max-streams-per-sub`).
+    pub subscribers: Subscribers,
 }
 
 impl Shared {
@@ -58,6 +67,7 @@ impl Shared {
         hub: Arc<Hub>,
         metrics: Arc<Metrics>,
         thread_budget: usize,
+        access: Option<Access>,
     ) -> Shared {
         Shared {
             clients: Gate::new(config.max_clients),
@@ -67,6 +77,8 @@ impl Shared {
             pending_heads: Gate::new(MAX_PENDING_HEADS),
             threads: Gate::new(thread_budget),
             stopping: AtomicBool::new(false),
+            access,
+            subscribers: Subscribers::default(),
         }
     }
 }

@@ -29,6 +29,10 @@ pub fn timed_out(e: &io::Error) -> bool {
 pub fn to_bytes(mut response: Response, head_only: bool, shared: &Shared) -> Vec<u8> {
     if let Some(origin) = &shared.config.cors_origin {
         response = response.with_header("Access-Control-Allow-Origin", origin.clone());
+        // One named origin may send its cookie (EventSource withCredentials).
+        if origin != "*" {
+            response = response.with_header("Access-Control-Allow-Credentials", "true");
+        }
     }
     response.to_bytes(head_only, SystemTime::now())
 }

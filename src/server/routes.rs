@@ -44,6 +44,8 @@ pub struct StreamParams {
     pub throttle: Option<Duration>,
     /// HEAD: the head only, then close.
     pub head_only: bool,
+    /// Set by [`crate::server::access`] for a stream opened with a token.
+    pub entitled: Option<crate::server::access::Entitled>,
 }
 
 /// Routes a request.
@@ -104,7 +106,7 @@ fn preflight(config: &Config) -> Response {
             .with_header("Access-Control-Allow-Methods", ALLOW)
             .with_header(
                 "Access-Control-Allow-Headers",
-                "Last-Event-ID, Cache-Control",
+                "Authorization, Last-Event-ID, Cache-Control",
             )
             .with_header("Access-Control-Max-Age", "86400");
     }
@@ -171,14 +173,17 @@ fn stream_params(
             },
             last_event_id: header_id.or(query_id),
             conflated: throttle.is_some(),
+            tag: None,
         },
         throttle,
         head_only: request.method == Method::Head,
+        entitled: None,
     })
 }
 
-/// `?throttle=DUR`: a duration as for flags, within [`THROTTLE_RANGE`].
-fn parse_throttle(value: &str) -> Result<Duration, Response> {
+/// `?throttle=DUR` (or a token's `throttle`): a duration as for flags,
+/// within [`THROTTLE_RANGE`]; `400` otherwise.
+pub fn parse_throttle(value: &str) -> Result<Duration, Response> {
     let [shortest, longest] = THROTTLE_RANGE;
     match parse_duration(value) {
         Ok(d) if (shortest..=longest).contains(&d) => Ok(d),

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use crate::http::{Request, Response, Version};
 use crate::hub::{EventRun, Next, Subscription};
 use crate::metrics::DisconnectReason;
+use crate::server::access::{self, too_many_streams};
 use crate::server::reply::{respond, timed_out, to_bytes};
 use crate::server::routes::{too_many_clients, StreamParams};
 use crate::server::Shared;
@@ -44,6 +45,16 @@ pub fn serve(
         drop(place);
         return respond(&stream, Response::event_stream(), true, shared);
     }
+    let entitled = params.entitled.as_ref();
+    let sub = entitled.and_then(|e| e.sub.as_deref());
+    let limit = shared.config.max_streams_per_sub;
+    let _sub_place = match sub.filter(|_| limit > 0) {
+        None => None,
+        Some(sub) => match shared.subscribers.enter(sub, limit) {
+            None => return respond(&stream, too_many_streams(&shared.config), false, shared),
+            place => place,
+        },
+    };
     let _ = stream.set_write_timeout(Some(shared.config.write_timeout.min(WRITE_SLICE)));
     let _ = stream.set_nodelay(true);
     shared.metrics.connected();
@@ -53,13 +64,15 @@ pub fn serve(
         stream,
         shared,
         events_sent: 0,
+        expires: entitled.map(|e| started + access::until(e.exp)),
     };
     let reason = writer.run(&mut subscription, params.throttle);
     shared.metrics.disconnected(reason);
     if !shared.config.quiet {
-        let path = match request.query.as_str() {
-            "" => request.path.clone(),
-            query => format!("{}?{query}", request.path),
+        let path = access::logged_path(request);
+        let path = match sub {
+            Some(sub) => format!("{path} (sub {sub:?})"),
+            None => path,
         };
         let version = match request.version {
             Version::Http10 => "HTTP/1.0",
@@ -79,6 +92,8 @@ struct EventWriter<'a> {
     stream: TcpStream,
     shared: &'a Shared,
     events_sent: u64,
+    /// When the stream's token expires.
+    expires: Option<Instant>,
 }
 
 impl EventWriter<'_> {
@@ -130,16 +145,17 @@ impl EventWriter<'_> {
         let mut buf = Vec::new();
         let mut last_write = Instant::now();
         loop {
-            let wait = heartbeat.saturating_sub(last_write.elapsed());
+            let wait = self.before_expiry(heartbeat.saturating_sub(last_write.elapsed()))?;
             let tick = match sub.next(wait) {
                 Next::Tick(tick) => tick,
+                Next::Idle if last_write.elapsed() < heartbeat => continue,
                 Next::Idle => {
                     self.write(sub, sse::HEARTBEAT, 0)?;
                     last_write = Instant::now();
                     continue;
                 }
                 Next::Dropped => return Err(DisconnectReason::Slow),
-                Next::Ended => return Err(DisconnectReason::Drain),
+                Next::Ended => return Err(sub.ended().unwrap_or(DisconnectReason::Drain)),
             };
             let oldest = tick.published();
             // Drain whatever else is queued, so a client that fell behind
@@ -164,7 +180,9 @@ impl EventWriter<'_> {
                 }
                 match next {
                     Some(Next::Dropped) => return Err(DisconnectReason::Slow),
-                    Some(Next::Ended) => return Err(DisconnectReason::Drain),
+                    Some(Next::Ended) => {
+                        return Err(sub.ended().unwrap_or(DisconnectReason::Drain))
+                    }
                     _ => {}
                 }
             }
@@ -186,6 +204,7 @@ impl EventWriter<'_> {
         let mut last_events = Instant::now();
         let mut last_write = last_events;
         loop {
+            let until_expiry = self.before_expiry(heartbeat)?;
             let now = Instant::now();
             let (next_events, next_heartbeat) = (last_events + period, last_write + heartbeat);
             if now >= next_events {
@@ -205,7 +224,19 @@ impl EventWriter<'_> {
                 true => next_events.min(next_heartbeat),
                 false => next_heartbeat,
             };
+            let wake = wake.min(now + until_expiry);
             pause_until(sub, wake)?;
+        }
+    }
+
+    /// `wait`, cut short at the token's expiry; `Expired` once it passed.
+    fn before_expiry(&self, wait: Duration) -> Result<Duration, DisconnectReason> {
+        let Some(expires) = self.expires else {
+            return Ok(wait);
+        };
+        match expires.saturating_duration_since(Instant::now()) {
+            left if left.is_zero() => Err(DisconnectReason::Expired),
+            left => Ok(wait.min(left)),
         }
     }
 
@@ -239,8 +270,8 @@ impl EventWriter<'_> {
             if written < bytes.len() && sub.is_dropped() {
                 return Err(DisconnectReason::Slow);
             }
-            if written < bytes.len() && sub.is_ended() {
-                return Err(DisconnectReason::Drain);
+            if let Some(reason) = sub.ended().filter(|_| written < bytes.len()) {
+                return Err(reason);
             }
         }
         self.shared.metrics.sent(events, bytes.len());
@@ -257,8 +288,5 @@ fn pause_until(sub: &Subscription, deadline: Instant) -> Result<(), DisconnectRe
     if !left.is_zero() {
         thread::park_timeout(left);
     }
-    match sub.is_ended() {
-        true => Err(DisconnectReason::Drain),
-        false => Ok(()),
-    }
+    sub.ended().map_or(Ok(()), Err)
 }

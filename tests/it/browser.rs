@@ -49,3 +49,8 @@ fn page_ids_of_both_forms_in_headless_chromium() {
 fn a_page_written_the_articles_way_in_headless_chromium() {
     run_browser_script("article.test.mjs", &[]);
 }
+
+#[test]
+fn tokens_interoperate_with_npm_jose() {
+    run_browser_script("jose.test.mjs", &[]);
+}

@@ -2,6 +2,7 @@
 //! `127.0.0.1:0`, reads the port from its first stderr line, and talks to it
 //! over real sockets.
 
+mod auth;
 mod bad_input;
 mod browser;
 mod cli;
@@ -16,6 +17,7 @@ mod ops;
 #[allow(dead_code)]
 #[path = "../../bench/src/procfs.rs"]
 mod procfs;
+mod prometheus;
 mod props;
 mod redis_faults;
 mod redis_server;

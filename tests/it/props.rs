@@ -279,6 +279,8 @@ fn valid_head(rng: &mut Rng) -> (Vec<u8>, Request) {
         query: query.to_string(),
         version,
         last_event_id,
+        authorization: None,
+        cookie: String::new(),
     };
     (head.into_bytes(), request)
 }
@@ -541,6 +543,8 @@ fn parse_head_at_every_length_around_the_request_line_limit() {
                             query: String::new(),
                             version: Version::Http11,
                             last_event_id: None,
+                            authorization: None,
+                            cookie: String::new(),
                         }))
                     }
                 } else if len + ending.len() > MAX_REQUEST_LINE_BYTES + 1 {

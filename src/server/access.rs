@@ -1,0 +1,321 @@
+//! Access control at the server's edge (SPEC "Access control"): finds a
+//! request's token, asks [`crate::auth`] what it grants, and narrows a
+//! stream to it, or answers `401`, `403` or `429`. Verification happens
+//! once per connection, before any stream thread work: a refused request
+//! costs what a `404` does. Without `--auth-keys` nothing here runs.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::auth::{self, Grant};
+use crate::config::Config;
+use crate::http::{self, Request, Response, Status};
+use crate::hub::Filter;
+use crate::server::routes::{parse_throttle, Route, StreamParams};
+use crate::server::Shared;
+use crate::symbol::Symbol;
+
+/// What a stream opened with a token carries from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entitled {
+    /// The key that signed the token, for a revocation by SIGHUP.
+    pub key: u64,
+    /// When the token expires, in seconds since the epoch.
+    pub exp: u64,
+    /// The subscriber, for the log line and `--max-streams-per-sub`.
+    pub sub: Option<String>,
+}
+
+/// Checks the token of a request for a stream or `/metrics`; every other
+/// route, and every route without `--auth-keys`, passes as it is.
+pub fn check(request: &Request, route: Route, shared: &Shared) -> Route {
+    let Some(access) = &shared.access else {
+        return route;
+    };
+    if !matches!(route, Route::Stream(_) | Route::Metrics) {
+        return route;
+    }
+    let query_token = http::query_pairs(&request.query)
+        .find(|(key, _)| key.as_deref() == Some("access_token"))
+        .and_then(|(_, value)| value);
+    let token = auth::find_token(
+        request.authorization.as_deref(),
+        &request.cookie,
+        query_token.as_deref(),
+    );
+    let Some(token) = token else {
+        return Route::Answer(unauthorized(None));
+    };
+    let now = now_secs();
+    let grant = match access.verify(token, now) {
+        Ok(grant) => grant,
+        Err(e) => return Route::Answer(unauthorized(Some(e.description()))),
+    };
+    match route {
+        Route::Metrics if grant.metrics => Route::Metrics,
+        Route::Metrics => Route::Answer(forbidden()),
+        Route::Stream(params) => match entitle(params, grant, &shared.config) {
+            Ok(params) => Route::Stream(params),
+            Err(response) => Route::Answer(response),
+        },
+        other => other,
+    }
+}
+
+/// Narrows a stream to what the token grants: its symbols (`403` for a
+/// symbol asked for outside them, or when the sim feed has none of them)
+/// and at least its throttle period.
+pub fn entitle(
+    mut params: StreamParams,
+    grant: Grant,
+    config: &Config,
+) -> Result<StreamParams, Response> {
+    if let Some(throttle) = &grant.throttle {
+        let period = parse_throttle(throttle).map_err(|_| unauthorized(Some("claims")))?;
+        params.throttle = Some(params.throttle.map_or(period, |asked| asked.max(period)));
+        params.wants.conflated = true;
+    }
+    if let Some(symbols) = grant.symbols {
+        let entitled: Vec<Symbol> = symbols
+            .iter()
+            .filter_map(|s| Symbol::parse(s.as_bytes()).ok())
+            .filter(|s| config.feed != crate::config::FeedKind::Sim || config.symbols.contains(s))
+            .collect();
+        let filter = &mut params.wants.selection.filter;
+        match filter {
+            Filter::Only(asked) if asked.iter().all(|s| entitled.contains(s)) => {}
+            Filter::All if !entitled.is_empty() => *filter = Filter::only(entitled),
+            _ => return Err(forbidden()),
+        }
+    }
+    params.wants.tag = Some(grant.key.0);
+    params.entitled = Some(Entitled {
+        key: grant.key.0,
+        exp: grant.exp,
+        sub: grant.sub,
+    });
+    Ok(params)
+}
+
+/// The `401`: no token (`why` none), or a bad one.
+fn unauthorized(why: Option<&str>) -> Response {
+    let challenge = match why {
+        None => "Bearer realm=\"tickstream\"".to_string(),
+        Some(why) => format!(
+            "Bearer realm=\"tickstream\", error=\"invalid_token\", error_description=\"{why}\""
+        ),
+    };
+    let message = match why {
+        None => "a token is needed (Authorization: Bearer, the tickstream_token cookie or ?access_token=)".to_string(),
+        Some(why) => format!("invalid token: {why}"),
+    };
+    Response::error(Status::Unauthorized, &message).with_header("WWW-Authenticate", challenge)
+}
+
+/// The `403`: the token does not reach what was asked for.
+fn forbidden() -> Response {
+    Response::error(Status::Forbidden, "the token does not allow this").with_header(
+        "WWW-Authenticate",
+        "Bearer realm=\"tickstream\", error=\"insufficient_scope\"",
+    )
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// How long until `exp` (seconds since the epoch), from now.
+pub fn until(exp: u64) -> Duration {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    Duration::from_secs(exp).saturating_sub(now)
+}
+
+/// Open streams per subscriber, for `--max-streams-per-sub`.
+#[derive(Default)]
+pub struct Subscribers(Mutex<HashMap<String, usize>>);
+
+/// A subscriber's place among its streams, given back when dropped.
+pub struct SubPlace<'a>(&'a Subscribers, String);
+
+impl Subscribers {
+    /// A place for one more stream of `sub`; `None` when `limit` (not 0)
+    /// are open.
+    pub fn enter(&self, sub: &str, limit: usize) -> Option<SubPlace<'_>> {
+        let mut open = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let count = open.entry(sub.to_string()).or_default();
+        if limit != 0 && *count >= limit {
+            return None;
+        }
+        *count += 1;
+        Some(SubPlace(self, sub.to_string()))
+    }
+}
+
+impl Drop for SubPlace<'_> {
+    fn drop(&mut self) {
+        let mut open = self.0 .0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = open.get_mut(&self.1) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.1);
+            }
+        }
+    }
+}
+
+/// The `429` for a subscriber at `--max-streams-per-sub`.
+pub fn too_many_streams(config: &Config) -> Response {
+    let retry_secs = config.retry.as_secs_f64().ceil().max(1.0);
+    Response::error(
+        Status::TooManyRequests,
+        &format!(
+            "too many streams for this subscriber (limit {})",
+            config.max_streams_per_sub
+        ),
+    )
+    .with_header("Retry-After", format!("{retry_secs}"))
+}
+
+/// A request's path and query for the log: the value of `access_token`
+/// shown as `REDACTED`.
+pub fn logged_path(request: &Request) -> String {
+    if request.query.is_empty() {
+        return request.path.clone();
+    }
+    let query: Vec<String> = request
+        .query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some(("access_token", _)) => "access_token=REDACTED".to_string(),
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{}?{}", request.path, query.join("&"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::KeyId;
+    use crate::http::{parse_head, Parsed};
+    use crate::server::routes::route;
+
+    fn request(target: &str) -> Request {
+        let head = format!("GET {target} HTTP/1.1\r\nHost: t\r\n\r\n");
+        match parse_head(head.as_bytes()) {
+            Ok(Parsed::Complete(request)) => request,
+            other => panic!("{target}: {other:?}"),
+        }
+    }
+
+    fn grant(symbols: Option<&[&str]>, throttle: Option<&str>) -> Grant {
+        Grant {
+            key: KeyId(7),
+            exp: 99,
+            sub: Some("ann".into()),
+            symbols: symbols.map(|s| s.iter().map(|s| s.to_string()).collect()),
+            throttle: throttle.map(Into::into),
+            metrics: false,
+        }
+    }
+
+    /// The symbols a stream ends up with, sorted, and its throttle; or the
+    /// status it is refused with.
+    fn entitled(target: &str, grant: Grant) -> Result<(String, Option<Duration>), u16> {
+        let config = Config::default();
+        let Route::Stream(params) = route(&request(target), &config) else {
+            panic!("{target}: not a stream");
+        };
+        let params = entitle(params, grant, &config).map_err(|r| r.status.code())?;
+        assert_eq!(params.wants.tag, Some(7));
+        let names = match &params.wants.selection.filter {
+            Filter::All => "All".to_string(),
+            Filter::Only(set) => {
+                let mut names: Vec<&str> = set.iter().map(Symbol::as_str).collect();
+                names.sort();
+                names.join(",")
+            }
+        };
+        assert_eq!(params.wants.conflated, params.throttle.is_some());
+        Ok((names, params.throttle))
+    }
+
+    #[test]
+    fn a_grant_narrows_a_stream() {
+        let ms = Duration::from_millis;
+        let both = Some(&["btc", "ETH", "NOPE"][..]);
+        type Case<'a> = (&'a str, Grant, Result<(&'a str, Option<Duration>), u16>);
+        let cases: &[Case] = &[
+            ("/prices", grant(None, None), Ok(("All", None))),
+            ("/prices", grant(both, None), Ok(("BTC,ETH", None))),
+            ("/prices?symbols=eth", grant(both, None), Ok(("ETH", None))),
+            ("/prices?symbols=SOL", grant(both, None), Err(403)),
+            ("/prices?symbols=BTC,SOL", grant(both, None), Err(403)),
+            ("/crypto-price", grant(both, None), Ok(("BTC", None))),
+            ("/crypto-price?symbol=SOL", grant(both, None), Err(403)),
+            ("/prices", grant(Some(&["NOPE"]), None), Err(403)),
+            ("/prices", grant(Some(&[]), None), Err(403)),
+            (
+                "/prices",
+                grant(None, Some("500ms")),
+                Ok(("All", Some(ms(500)))),
+            ),
+            (
+                "/prices?throttle=100ms",
+                grant(None, Some("500ms")),
+                Ok(("All", Some(ms(500)))),
+            ),
+            (
+                "/prices?throttle=2s",
+                grant(None, Some("500ms")),
+                Ok(("All", Some(ms(2000)))),
+            ),
+            ("/prices", grant(None, Some("5 s")), Err(401)),
+        ];
+        for (target, grant, expected) in cases {
+            let expected = expected.map(|(names, throttle)| (names.to_string(), throttle));
+            assert_eq!(
+                entitled(target, grant.clone()),
+                expected,
+                "{target} {grant:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_logged_path_never_shows_a_token() {
+        for (target, logged) in [
+            ("/prices", "/prices"),
+            ("/prices?symbols=BTC", "/prices?symbols=BTC"),
+            (
+                "/prices?access_token=a.b.c&x=1",
+                "/prices?access_token=REDACTED&x=1",
+            ),
+            ("/prices?x&access_token=", "/prices?x&access_token=REDACTED"),
+        ] {
+            assert_eq!(logged_path(&request(target)), logged);
+        }
+    }
+
+    #[test]
+    fn a_subscriber_has_at_most_its_limit_of_places() {
+        let subscribers = Subscribers::default();
+        let first = subscribers.enter("ann", 2);
+        let second = subscribers.enter("ann", 2);
+        assert!(first.is_some() && second.is_some());
+        assert!(subscribers.enter("ann", 2).is_none());
+        assert!(subscribers.enter("bob", 2).is_some());
+        drop(first);
+        assert!(subscribers.enter("ann", 2).is_some());
+        drop(second);
+        assert!(
+            subscribers.0.lock().unwrap().is_empty(),
+            "no count is left behind"
+        );
+    }
+}
