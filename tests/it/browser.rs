@@ -54,3 +54,8 @@ fn a_page_written_the_articles_way_in_headless_chromium() {
 fn tokens_interoperate_with_npm_jose() {
     run_browser_script("jose.test.mjs", &[]);
 }
+
+#[test]
+fn the_page_with_a_token_and_refused_in_headless_chromium() {
+    run_browser_script("auth.test.mjs", &[]);
+}
