@@ -13,6 +13,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::auth::TokenClaims;
 use crate::id::IdForm;
 use crate::redis::RedisUrl;
 use crate::symbol::Symbol;
@@ -87,23 +88,6 @@ pub struct Config {
     pub token: TokenClaims,
 }
 
-/// What `tickstream token` puts in the token it prints.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TokenClaims {
-    /// `sub`.
-    pub sub: Option<String>,
-    /// `exp` is this long from now.
-    pub ttl: Duration,
-    /// `symbols`.
-    pub symbols: Option<Vec<Symbol>>,
-    /// `throttle`, as given (checked to be a valid `?throttle=`).
-    pub throttle: Option<String>,
-    /// `scope`.
-    pub scope: Option<String>,
-    /// `aud`.
-    pub audience: Option<String>,
-}
-
 /// The longest `--ttl` of `tickstream token`.
 pub const MAX_TTL: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
@@ -151,12 +135,8 @@ impl Default for Config {
             auth_audience: None,
             max_streams_per_sub: 0,
             token: TokenClaims {
-                sub: None,
                 ttl: Duration::from_secs(3600),
-                symbols: None,
-                throttle: None,
-                scope: None,
-                audience: None,
+                ..TokenClaims::default()
             },
         }
     }

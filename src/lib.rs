@@ -37,12 +37,19 @@ use std::io;
 use std::net::TcpListener;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use config::{Command, Config};
 use hub::Hub;
 use metrics::Metrics;
 use server::{Shared, MAX_PENDING_HEADS};
+
+/// The time since the Unix epoch (zero for a clock before it).
+pub fn since_epoch() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
 
 /// Exit status of a bad flag or value.
 const USAGE_EXIT: u8 = 2;
@@ -114,25 +121,7 @@ fn token(config: &Config) -> Result<String, String> {
         .as_deref()
         .unwrap_or(std::path::Path::new(""));
     let keys = auth::read_keys(path).map_err(|e| format!("--auth-keys {e}"))?;
-    let claims = &config.token;
-    let symbols: Option<Vec<&str>> =
-        (claims.symbols.as_ref()).map(|s| s.iter().map(|s| s.as_str()).collect());
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
-    Ok(auth::mint(
-        &keys,
-        &auth::MintClaims {
-            iat: now,
-            exp: now + claims.ttl.as_secs(),
-            sub: claims.sub.as_deref(),
-            aud: claims.audience.as_deref(),
-            symbols: symbols.as_deref(),
-            throttle: claims.throttle.as_deref(),
-            scope: claims.scope.as_deref(),
-        },
-    ))
+    Ok(auth::mint(&keys, since_epoch().as_secs(), &config.token))
 }
 
 /// Binds, prints the listening line, starts the feed thread and serves
@@ -153,9 +142,7 @@ fn start(
     if let Err(e) = sys::widen_backlog(&listener) {
         crate::log!("tickstream: cannot widen the listen backlog: {e}");
     }
-    let started = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let started = since_epoch();
     // Ids start at the boot time in microseconds: above any id an earlier
     // run could have issued (unless it published a million events a second).
     let first_id = started.as_micros() as u64;

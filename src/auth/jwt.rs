@@ -9,6 +9,7 @@
 //! file and passes the time.
 
 use std::fmt;
+use std::time::Duration;
 
 use super::json::{self, Json};
 use super::{base64url, sha256};
@@ -255,45 +256,43 @@ pub fn verify(
     })
 }
 
-/// The claims [`mint`] writes; `Default` leaves every optional one out.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct MintClaims<'a> {
-    /// `iat`: when it is minted, in seconds since the epoch.
-    pub iat: u64,
-    /// `exp`, in seconds since the epoch.
-    pub exp: u64,
+/// The claims of a token [`mint`] writes (`tickstream token`); `Default`
+/// leaves every optional one out.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TokenClaims {
     /// `sub`.
-    pub sub: Option<&'a str>,
-    /// `aud`, as one string.
-    pub aud: Option<&'a str>,
+    pub sub: Option<String>,
+    /// `exp` is this long after `iat`.
+    pub ttl: Duration,
     /// `symbols`.
-    pub symbols: Option<&'a [&'a str]>,
-    /// `throttle`, a duration's text.
-    pub throttle: Option<&'a str>,
+    pub symbols: Option<Vec<Symbol>>,
+    /// `throttle`, as given (checked to be a valid `?throttle=`).
+    pub throttle: Option<String>,
     /// `scope`, space-separated.
-    pub scope: Option<&'a str>,
+    pub scope: Option<String>,
+    /// `aud`, as one string.
+    pub audience: Option<String>,
 }
 
-/// A token of `claims`, under the header `{"alg":"HS256","typ":"JWT"}`,
-/// signed with the first key. It checks no bound: the caller does.
-pub fn mint(keys: &Keys, claims: &MintClaims) -> String {
-    let mut members = vec![
-        format!("\"iat\":{}", claims.iat),
-        format!("\"exp\":{}", claims.exp),
-    ];
+/// A token of `claims` issued at `iat` (seconds since the epoch), under
+/// the header `{"alg":"HS256","typ":"JWT"}`, signed with the first key. It
+/// checks no bound: the caller does.
+pub fn mint(keys: &Keys, iat: u64, claims: &TokenClaims) -> String {
+    let exp = iat + claims.ttl.as_secs();
+    let mut members = vec![format!("\"iat\":{iat}"), format!("\"exp\":{exp}")];
     let strings = [
-        ("sub", claims.sub),
-        ("aud", claims.aud),
-        ("throttle", claims.throttle),
-        ("scope", claims.scope),
+        ("sub", &claims.sub),
+        ("aud", &claims.audience),
+        ("throttle", &claims.throttle),
+        ("scope", &claims.scope),
     ];
     for (name, value) in strings {
         if let Some(value) = value {
             members.push(format!("\"{name}\":{}", quote(value)));
         }
     }
-    if let Some(symbols) = claims.symbols {
-        let quoted: Vec<String> = symbols.iter().map(|s| quote(s)).collect();
+    if let Some(symbols) = &claims.symbols {
+        let quoted: Vec<String> = symbols.iter().map(|s| quote(s.as_str())).collect();
         members.push(format!("\"symbols\":[{}]", quoted.join(",")));
     }
     let payload = base64url::encode(format!("{{{}}}", members.join(",")).as_bytes());
@@ -458,16 +457,16 @@ mod tests {
     #[test]
     fn mint_matches_python_and_verifies() {
         let keys = keys(&[b"python-hmac-fixture-secret-0123456789", SECRET]);
-        let claims = MintClaims {
-            iat: 1_700_000_000,
-            exp: 1_700_003_600,
-            sub: Some("bob \"q\"\n"),
-            aud: Some("tickstream"),
-            symbols: Some(&["BTC", "ETH"]),
-            throttle: Some("1s"),
-            scope: Some("metrics"),
+        let symbol = |s: &str| Symbol::parse(s.as_bytes()).unwrap();
+        let claims = TokenClaims {
+            sub: Some("bob \"q\"\n".into()),
+            ttl: Duration::from_secs(3600),
+            symbols: Some(vec![symbol("BTC"), symbol("ETH")]),
+            throttle: Some("1s".into()),
+            scope: Some("metrics".into()),
+            audience: Some("tickstream".into()),
         };
-        let token = mint(&keys, &claims);
+        let token = mint(&keys, 1_700_000_000, &claims);
         assert_eq!(token, "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpYXQiOjE3MDAwMDAwMDAsImV4cCI6MTcwMDAwMzYwMCwic3ViIjoiYm9iIFwicVwiXHUwMDBhIiwiYXVkIjoidGlja3N0cmVhbSIsInRocm90dGxlIjoiMXMiLCJzY29wZSI6Im1ldHJpY3MiLCJzeW1ib2xzIjpbIkJUQyIsIkVUSCJdfQ.wYjJqkbSxXJFCxH2NzokblI8uV-sLL_tqsJM_QLBtC0");
         let grant = verify(token.as_bytes(), &keys, 1_700_000_000, Some("tickstream")).unwrap();
         assert_eq!(
@@ -486,12 +485,11 @@ mod tests {
             Err(Expired)
         );
         // The fewest claims.
-        let claims = MintClaims {
-            iat: NOW,
-            exp: NOW + 3600,
-            ..MintClaims::default()
+        let claims = TokenClaims {
+            ttl: Duration::from_secs(3600),
+            ..TokenClaims::default()
         };
-        let token = mint(&keys, &claims);
+        let token = mint(&keys, NOW, &claims);
         let grant = verify(token.as_bytes(), &keys, NOW, None).unwrap();
         assert_eq!(
             (grant.sub, grant.symbols, grant.throttle, grant.metrics),

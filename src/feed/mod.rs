@@ -15,7 +15,6 @@ pub mod stdin;
 use std::io;
 use std::sync::Arc;
 use std::thread;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::config::{Config, FeedKind};
 use crate::hub::Hub;
@@ -23,9 +22,7 @@ use crate::metrics::Metrics;
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    crate::since_epoch().as_millis() as u64
 }
 
 /// Starts the feed thread the configuration names. A sim or stdin feed

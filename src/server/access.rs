@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crate::auth::{self, Grant};
 use crate::config::Config;
@@ -47,8 +47,7 @@ pub fn check(request: &Request, route: Route, shared: &Shared) -> Route {
     let Some(token) = token else {
         return Route::Answer(unauthorized(None));
     };
-    let now = now_secs();
-    let grant = match access.verify(token, now) {
+    let grant = match access.verify(token, crate::since_epoch().as_secs()) {
         Ok(grant) => grant,
         Err(e) => return Route::Answer(unauthorized(Some(e.description()))),
     };
@@ -121,18 +120,9 @@ fn forbidden() -> Response {
     )
 }
 
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// How long until `exp` (seconds since the epoch), from now.
 pub fn until(exp: u64) -> Duration {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    Duration::from_secs(exp).saturating_sub(now)
+    Duration::from_secs(exp).saturating_sub(crate::since_epoch())
 }
 
 /// Open streams per subscriber, for `--max-streams-per-sub`.
