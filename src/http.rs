@@ -148,8 +148,6 @@ impl fmt::Display for Reject {
     }
 }
 
-impl std::error::Error for Reject {}
-
 /// The methods served, as `Allow` lists them.
 pub const ALLOW: &str = "GET, HEAD, OPTIONS";
 

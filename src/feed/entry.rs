@@ -36,8 +36,6 @@ impl std::fmt::Display for EntryError {
     }
 }
 
-impl std::error::Error for EntryError {}
-
 /// Checks one entry's values; `default_ts_ms` stamps it when it has no
 /// timestamp.
 pub fn parse_entry(

@@ -39,8 +39,6 @@ impl fmt::Display for LineError {
     }
 }
 
-impl std::error::Error for LineError {}
-
 /// Parses one line (without its `\n`) by the entry rule: `Ok(None)` for a
 /// blank line. Fields are separated by runs of spaces or tabs; a trailing
 /// CR is dropped.
