@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::auth::{mint, KeyFile, ALPHA, BRAVO};
 use crate::browser::run_browser_script;
 use crate::nginx::{nginx_binary, readme_block, skip_or_fail, start_nginx_with, Nginx};
 use crate::redis_server::*;
@@ -47,12 +48,19 @@ pub struct Fleet {
     _publisher: ChildGuard,
     /// The Redis server.
     pub redis: Redis,
+    /// Header lines for `/metrics` (a token, with `--auth-keys`).
+    pub metrics_auth: String,
 }
 
 impl Fleet {
     /// Starts everything and waits until every replica is healthy and the
     /// stream has entries.
     pub fn start(nginx_binary: &str) -> Fleet {
+        Fleet::start_with(nginx_binary, &[])
+    }
+
+    /// [`Fleet::start`], each replica with these flags too.
+    pub fn start_with(nginx_binary: &str, flags: &[&str]) -> Fleet {
         let redis = Redis::start();
         let publisher = ChildGuard::new(
             without_tickstream_env(Command::new(env!("CARGO_BIN_EXE_tickstream")))
@@ -63,7 +71,7 @@ impl Fleet {
                 .spawn()
                 .expect("the publisher"),
         );
-        let replicas: Vec<Server> = (0..3).map(|_| start_replica(&redis, 0)).collect();
+        let replicas: Vec<Server> = (0..3).map(|_| start_replica(&redis, 0, flags)).collect();
         let mut block = readme_block("nginx fleet");
         for (upstream, replica) in README_UPSTREAMS.iter().zip(&replicas) {
             assert!(block.contains(upstream), "{upstream} in {block}");
@@ -82,6 +90,7 @@ impl Fleet {
             replicas,
             _publisher: publisher,
             redis,
+            metrics_auth: String::new(),
         }
     }
 
@@ -92,7 +101,7 @@ impl Fleet {
             let counts: Vec<u64> = self
                 .replicas
                 .iter()
-                .map(|r| r.metric("tickstream_clients_connected"))
+                .map(|r| r.metric_with("tickstream_clients_connected", &self.metrics_auth))
                 .collect();
             on = counts.iter().position(|&n| n == 1);
             counts.iter().sum::<u64>() == 1
@@ -125,11 +134,12 @@ fn tools() -> Option<String> {
     binary
 }
 
-/// A replica on `127.0.0.1:port`.
-fn start_replica(redis: &Redis, port: u16) -> Server {
+/// A replica on `127.0.0.1:port`, with these flags too.
+fn start_replica(redis: &Redis, port: u16, flags: &[&str]) -> Server {
     let addr = format!("127.0.0.1:{port}");
     let mut args = vec!["--addr", addr.as_str()];
     args.extend_from_slice(&REPLICA_FLAGS);
+    args.extend_from_slice(flags);
     replica(redis, &args)
 }
 
@@ -156,6 +166,8 @@ fn stream_id(id: &str) -> (u64, u64) {
 struct Seen {
     /// The id of every event received, in order.
     ids: Vec<String>,
+    /// Its symbol, and when it arrived.
+    events: Vec<(String, Instant)>,
     /// Streams opened (answered `200`).
     streams: usize,
     /// Attempts answered otherwise (nginx's `502` with no replica up).
@@ -176,6 +188,11 @@ struct Follower {
 impl Follower {
     /// Starts following `/prices` at `addr` on a thread of its own.
     fn start(addr: SocketAddr) -> Follower {
+        Follower::start_with(addr, String::new())
+    }
+
+    /// [`Follower::start`], sending these header lines too.
+    fn start_with(addr: SocketAddr, headers: String) -> Follower {
         let stop = Arc::new(AtomicBool::new(false));
         let seen = Arc::new(Mutex::new(Seen::default()));
         let (stopping, record) = (Arc::clone(&stop), Arc::clone(&seen));
@@ -187,6 +204,7 @@ impl Follower {
                 let header = last_id
                     .as_ref()
                     .map_or(String::new(), |id| format!("Last-Event-ID: {id}\r\n"));
+                let header = header + &headers;
                 match Sse::try_connect(addr, "/prices", &header) {
                     Err(_) => record.lock().unwrap().refused += 1,
                     Ok(mut sse) => {
@@ -195,7 +213,10 @@ impl Follower {
                             match sse.next_frame(STALL) {
                                 Some(Frame::Retry(ms)) => retry = Duration::from_millis(ms),
                                 Some(Frame::Event(event)) => {
-                                    record.lock().unwrap().ids.push(event.id_text.clone());
+                                    let mut seen = record.lock().unwrap();
+                                    seen.ids.push(event.id_text.clone());
+                                    seen.events.push((event.symbol.clone(), Instant::now()));
+                                    drop(seen);
                                     last_id = Some(event.id_text);
                                 }
                                 Some(_) => {}
@@ -312,7 +333,7 @@ fn fleet_a_rolling_restart_costs_clients_no_event_and_no_repeat() {
         );
         assert_eq!(status.code(), Some(0), "{log}");
         drained += ended;
-        fleet.replicas[i] = start_replica(&fleet.redis, port);
+        fleet.replicas[i] = start_replica(&fleet.redis, port, &[]);
         wait_healthy(&fleet.replicas[i]);
         // Every client goes on receiving before the next replica stops.
         let received: Vec<usize> = clients.iter().map(Follower::received).collect();
@@ -372,4 +393,110 @@ fn fleet_page_in_chromium_keeps_a_continuous_chart_through_a_sigkill() {
             ("FLEET_REDIS_PORT", fleet.redis.port.to_string()),
         ],
     );
+}
+
+/// A client on a token with `symbols` and `throttle` fails over after its
+/// replica is SIGKILLed (every replica reads a copy of the same key file)
+/// and keeps both entitlements: only its symbol, writes at least the
+/// throttle apart, ids strictly rising (no repeat), and after the failover
+/// the newest entry of its symbol that it had not seen (no gap in what a
+/// conflated stream owes).
+#[test]
+fn fleet_a_token_keeps_its_symbols_and_throttle_through_a_failover() {
+    let Some(binary) = tools() else { return };
+    let keys = KeyFile::new(&[ALPHA]);
+    let mut fleet = Fleet::start_with(&binary, &["--auth-keys", keys.path_str()]);
+    let token = mint(&keys, &["--symbols", "ETH", "--throttle", "500ms"]);
+    let metrics = mint(&keys, &["--scope", "metrics"]);
+    fleet.metrics_auth = format!("Authorization: Bearer {metrics}\r\n");
+    let client = Follower::start_with(
+        fleet.nginx.addr,
+        format!("Authorization: Bearer {token}\r\n"),
+    );
+    client.wait_for(4, IO_TIMEOUT);
+    let on = fleet.replica_with_the_client();
+    fleet.replicas[on].signal("KILL");
+    let newest = fleet.newest_id();
+    client.wait_past(&newest, 4, Duration::from_secs(10));
+    let seen = client.finish();
+    println!(
+        "client: {} events over {} streams",
+        seen.ids.len(),
+        seen.streams
+    );
+    assert!(seen.streams >= 2, "the client never reconnected: {seen:?}");
+    assert!(
+        seen.events.iter().all(|(symbol, _)| symbol == "ETH"),
+        "{seen:?}"
+    );
+    let ids: Vec<(u64, u64)> = seen.ids.iter().map(|id| stream_id(id)).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "no repeat: {seen:?}");
+    // One event per write here (one symbol): writes at least the throttle
+    // apart, within the period on either side for a late tick.
+    let gaps = seen.events.windows(2).map(|w| w[1].1 - w[0].1);
+    let short = gaps.filter(|gap| *gap < Duration::from_millis(250)).count();
+    assert!(
+        short <= 1,
+        "{short} writes under half the throttle apart: {seen:?}"
+    );
+    // Each write carries the newest ETH entry of its moment: the stream
+    // holds no ETH entry newer than the last one received but from after it.
+    let last = seen.ids.last().unwrap();
+    let later = fleet.redis.ids_between(&format!("({last}"), "+");
+    assert!(
+        later.len() < 40,
+        "the client fell behind: {} later entries",
+        later.len()
+    );
+}
+
+/// A key rotated out by SIGHUP across the fleet ends the streams of its
+/// tokens on every replica (their reconnects get 401), and nothing else:
+/// a stream on the other key goes on, on the same connection.
+#[test]
+fn fleet_a_key_rotation_by_sighup_ends_the_old_keys_streams_only() {
+    let Some(binary) = tools() else { return };
+    let keys = KeyFile::new(&[ALPHA, BRAVO]);
+    let fleet = Fleet::start_with(&binary, &["--auth-keys", keys.path_str()]);
+    let old = mint(&KeyFile::new(&[ALPHA]), &[]);
+    let new = mint(&KeyFile::new(&[BRAVO]), &[]);
+    let bearer = |token: &str| format!("Authorization: Bearer {token}\r\n");
+    let olds: Vec<Follower> = (0..3)
+        .map(|_| Follower::start_with(fleet.nginx.addr, bearer(&old)))
+        .collect();
+    let kept = Follower::start_with(fleet.nginx.addr, bearer(&new));
+    for client in olds.iter().chain([&kept]) {
+        client.wait_for(10, IO_TIMEOUT);
+    }
+    keys.write(&[BRAVO]);
+    for replica in &fleet.replicas {
+        replica.signal("HUP");
+    }
+    for replica in &fleet.replicas {
+        assert!(
+            replica.wait_for_log("keys reloaded: 1 key", IO_TIMEOUT),
+            "{}",
+            replica.log()
+        );
+    }
+    // Every old stream ends and is refused from then on.
+    // (A refusal is counted once its reply is read to the end, and nginx
+    // keeps the client's connection open: the read runs into IO_TIMEOUT.)
+    for client in &olds {
+        let refused = || client.seen.lock().unwrap().refused;
+        assert!(
+            wait_until(4 * IO_TIMEOUT, || refused() >= 1),
+            "{:?}",
+            client.seen.lock().unwrap()
+        );
+    }
+    let received = kept.received();
+    kept.wait_for(received + 20, IO_TIMEOUT);
+    let kept = kept.finish();
+    assert_eq!(kept.streams, 1, "the other key's stream went on: {kept:?}");
+    assert_exactly_the_stream(&fleet.redis, &kept);
+    for client in olds {
+        let seen = client.finish();
+        assert_eq!(seen.streams, 1, "no stream after the rotation: {seen:?}");
+    }
 }

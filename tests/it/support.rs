@@ -313,7 +313,13 @@ impl Server {
     /// The value of one sample line of `/metrics`, e.g.
     /// `tickstream_requests_rejected_total{status="404"}`.
     pub fn metric(&self, sample: &str) -> u64 {
-        let text = get(self.addr, "/metrics").body;
+        self.metric_with(sample, "")
+    }
+
+    /// [`Server::metric`], asked with these header lines (a token).
+    pub fn metric_with(&self, sample: &str, headers: &str) -> u64 {
+        let ask = format!("GET /metrics HTTP/1.1\r\nHost: t\r\n{headers}\r\n");
+        let text = request(self.addr, ask.as_bytes()).body;
         text.lines()
             .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' '))
             .unwrap_or_else(|| panic!("no sample {sample} in:\n{text}"))
@@ -564,7 +570,9 @@ impl Sse {
             }
         }
         if !sse.streaming {
-            sse.stream.read_to_end(&mut raw).unwrap();
+            // Up to the close, or the read timeout through a proxy that keeps
+            // the connection open (the bytes read so far are kept).
+            let _ = sse.stream.read_to_end(&mut raw);
             return Err(parse_reply(&raw));
         }
         Ok(sse)
