@@ -3,7 +3,7 @@
 #
 #   bench/run.sh SERVER [--bin PATH] [--interval DUR] [--symbols LIST]
 #                [--mode load|accept] [--path PATH] [--feed-cmd CMD] [--redis]
-#                [-- BENCH-ARGS...]
+#                [--auth] [-- BENCH-ARGS...]
 #
 # SERVER is `tickstream` (target/release/tickstream), `floor` (the
 # one-thread baseline, `tickstream-bench floor`) or `peer` (the axum + tokio
@@ -23,6 +23,10 @@
 # the publisher's CPU time from the generator's start to its end are
 # printed on stderr and, with --json, added to the JSON line (redis_cpu_s,
 # publisher_cpu_s, redis_wall_s, redis_entries: entries added meanwhile).
+#
+# --auth (tickstream only): the server runs with --auth-keys (a fresh key
+# file in the run's temp dir), and every client sends a token minted by
+# `tickstream token` (no symbols, no throttle, 2 h) as --bearer.
 #
 # The server listens on
 # 127.0.0.1 port 0; its port is read from its first stderr line
@@ -62,10 +66,12 @@ path=prices
 feed_cmd=
 bin=
 redis=
+auth=
 while [[ $# -gt 0 ]]; do
     case $1 in
         --bin) bin=${2:?--bin needs a path}; shift 2 ;;
         --redis) redis=1; shift ;;
+        --auth) auth=1; shift ;;
         --interval) interval=${2:?--interval needs a value}; shift 2 ;;
         --symbols) symbols=${2:?--symbols needs a value}; shift 2 ;;
         --mode) mode=${2:?--mode needs a value}; shift 2 ;;
@@ -145,6 +151,12 @@ if [[ -n $redis ]]; then
     cmd+=(--feed redis --redis "$REDIS_URL")
     feed="redis ($REDIS_URL, redis-server pid $REDIS_PID) from tickstream publish (pid $feed_pid)"
 fi
+if [[ -n $auth ]]; then
+    [[ $server == tickstream ]] || { echo "run.sh: --auth is for tickstream only" >&2; exit 2; }
+    head -c 48 /dev/urandom | base64 >"$tmp/keys"
+    cmd+=(--auth-keys "$tmp/keys")
+    set -- --bearer "$("$tickstream" token --auth-keys "$tmp/keys" --ttl 2h)" "$@"
+fi
 if [[ -n $feed_cmd ]]; then
     # A FIFO, so that both PIDs are known: each open blocks until the
     # other side opens.
@@ -176,6 +188,7 @@ label="$server interval=$interval"
 [[ -z $feed_cmd ]] || label="$server stdin"
 [[ -z $redis ]] || label="$server redis interval=$interval"
 [[ -z $bin ]] || label="$label bin=$(basename "$bin")"
+[[ -z $auth ]] || label="$label auth"
 if [[ -z $redis ]]; then
     "$bench" "$mode" --url "${url}${path#/}" --pid "$pid" --label "$label" "$@"
     exit

@@ -23,6 +23,7 @@ load options:
   --warmup DUR           wait after the ramp before measuring (default 5s)
   --duration DUR         length of the measured window (default 30s)
   --pid PID              server process to sample in /proc
+  --bearer TOKEN         send Authorization: Bearer TOKEN (a server with --auth-keys)
   --max-pending N        connects in flight at most (default 100: std's listen
                          backlog is 128, beyond it SYNs are dropped)
   --connect-timeout DUR  an attempt without a response head fails (default 10s)
@@ -119,6 +120,8 @@ pub struct Common {
     pub json: bool,
     /// No progress lines.
     pub quiet: bool,
+    /// `--bearer TOKEN`: sent as `Authorization: Bearer TOKEN`.
+    pub bearer: Option<String>,
 }
 
 /// `load` options.
@@ -241,7 +244,8 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
 }
 
 /// The flags of [`Common`], which `load` and `accept` share.
-const COMMON_FLAGS: [&str; 11] = [
+const COMMON_FLAGS: [&str; 12] = [
+    "bearer",
     "url",
     "clients",
     "pid",
@@ -292,6 +296,7 @@ fn common(flags: &Flags, clients: usize, max_pending: usize) -> Result<Common, U
         conflated: flags.has("conflated"),
         json: flags.has("json"),
         quiet: flags.has("quiet"),
+        bearer: flags.get("bearer").map(str::to_owned),
     })
 }
 

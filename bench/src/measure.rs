@@ -26,9 +26,13 @@ pub fn fleet(c: &Common, ramp: Duration) -> Result<Fleet, String> {
             ));
         }
     }
+    let bearer = c
+        .bearer
+        .as_ref()
+        .map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
     let request = format!(
         "GET {} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\
-         User-Agent: tickstream-bench\r\n\r\n",
+         User-Agent: tickstream-bench\r\n{bearer}\r\n",
         c.url.path, c.url.host
     );
     Fleet::new(FleetConfig {
