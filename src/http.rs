@@ -581,11 +581,16 @@ impl Response {
 
     /// The response as bytes; without the body when `head_only` (HEAD).
     pub fn to_bytes(&self, head_only: bool, now: SystemTime) -> Vec<u8> {
-        let mut head = format!(
+        // Room for a stream's head at once: growing it reallocates, and
+        // glibc's realloc reaches deeper into a connection thread's stack
+        // than anything else on a stream's path (a third stack page).
+        let mut head = String::with_capacity(512);
+        let _ = write!(
+            head,
             "HTTP/1.1 {} {}\r\nDate: {}\r\n",
             self.status.code(),
             self.status.reason(),
-            http_date(now)
+            HttpDate(now)
         );
         if !self.body.is_empty() || self.streamed {
             let _ = write!(head, "Content-Type: {}\r\n", self.content_type);
@@ -609,21 +614,27 @@ impl Response {
 /// `Content-Type` of plain-text bodies.
 pub const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
 
-/// An IMF-fixdate (RFC 9110 §5.6.7), e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
-pub fn http_date(time: SystemTime) -> String {
-    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let days = secs / 86_400;
-    let (h, m, s) = (secs % 86_400 / 3600, secs % 3600 / 60, secs % 60);
-    // 1970-01-01 was a Thursday.
-    let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][(days % 7) as usize];
-    let (year, month, day) = civil_from_days(days as i64);
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    format!(
-        "{weekday}, {day:02} {} {year} {h:02}:{m:02}:{s:02} GMT",
-        MONTHS[month as usize - 1]
-    )
+/// An IMF-fixdate (RFC 9110 §5.6.7), e.g. `Sun, 06 Nov 1994 08:49:37 GMT`,
+/// written where it is displayed (no `String` of its own).
+pub struct HttpDate(pub SystemTime);
+
+impl fmt::Display for HttpDate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.0.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let days = secs / 86_400;
+        let (h, m, s) = (secs % 86_400 / 3600, secs % 3600 / 60, secs % 60);
+        // 1970-01-01 was a Thursday.
+        let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][(days % 7) as usize];
+        let (year, month, day) = civil_from_days(days as i64);
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let month = MONTHS[month as usize - 1];
+        write!(
+            f,
+            "{weekday}, {day:02} {month} {year} {h:02}:{m:02}:{s:02} GMT"
+        )
+    }
 }
 
 /// Year, month (1-12) and day (1-31) of a day count since 1970-01-01
@@ -1059,7 +1070,7 @@ mod tests {
 
     #[test]
     fn dates() {
-        let at = |s: u64| http_date(UNIX_EPOCH + Duration::from_secs(s));
+        let at = |s: u64| HttpDate(UNIX_EPOCH + Duration::from_secs(s)).to_string();
         assert_eq!(at(0), "Thu, 01 Jan 1970 00:00:00 GMT");
         assert_eq!(at(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT");
         assert_eq!(at(1_795_564_799), "Tue, 24 Nov 2026 23:59:59 GMT");

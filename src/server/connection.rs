@@ -73,10 +73,29 @@ fn read_head(mut stream: &TcpStream, deadline: Instant) -> Result<Option<Request
 
 /// Answers a complete request.
 fn answer(stream: TcpStream, peer: SocketAddr, request: &Request, shared: &Shared) {
-    let head_only = request.method == Method::Head;
-    let route = access::check(request, routes::route(request, &shared.config), shared);
+    let route = routes::route(request, &shared.config);
+    let route = match &shared.access {
+        None => route,
+        Some(keys) => access::check(request, route, keys, shared),
+    };
+    match route {
+        Route::Stream(params) => {
+            let head = stream::head_bytes(shared);
+            stream::serve(stream, peer, request, params, head, shared)
+        }
+        route => answer_complete(&stream, route, request.method == Method::Head, shared),
+    }
+}
+
+// Routing, a token's check and a complete answer are never inlined here:
+// their locals would otherwise stay in the frame below every stream for its
+// whole life, and a third stack page per client costs 4 KiB of RSS
+// (BENCHMARKS.md, issues 14-16).
+
+/// Writes an answer other than a stream.
+#[inline(never)]
+fn answer_complete(stream: &TcpStream, route: Route, head_only: bool, shared: &Shared) {
     let response = match route {
-        Route::Stream(params) => return stream::serve(stream, peer, request, params, shared),
         Route::Answer(response) => response,
         Route::Health if shared.metrics.feed_up() => {
             Response::new(Status::Ok, http::TEXT_PLAIN, "ok\n")
@@ -90,6 +109,7 @@ fn answer(stream: TcpStream, peer: SocketAddr, request: &Request, shared: &Share
             "text/plain; version=0.0.4; charset=utf-8",
             shared.metrics.render(),
         ),
+        Route::Stream(_) => return,
     };
-    respond(&stream, response, head_only, shared)
+    respond(stream, response, head_only, shared)
 }

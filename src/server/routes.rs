@@ -48,7 +48,8 @@ pub struct StreamParams {
     pub entitled: Option<crate::server::access::Entitled>,
 }
 
-/// Routes a request.
+/// Routes a request. Never inlined (see `server::connection`).
+#[inline(never)]
 pub fn route(request: &Request, config: &Config) -> Route {
     match (request.method, request.path.as_str()) {
         (Method::Options, "/prices" | "/crypto-price" | "/" | "/healthz" | "/metrics" | "*") => {

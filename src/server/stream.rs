@@ -27,23 +27,27 @@ const WRITE_PIECE_BYTES: usize = 64 * 1024;
 const WRITE_SLICE: Duration = Duration::from_millis(250);
 
 /// Serves a stream request: takes a place among `--max-clients` (503 past
-/// it), then writes the stream until it ends and logs why.
+/// it), then writes the stream until it ends and logs why. Never inlined,
+/// so the connection's frame below it stays small: what ran before it
+/// (reading the head, routing, a token's verification) then never adds to
+/// the stack the stream keeps for its whole life (BENCHMARKS.md).
+#[inline(never)]
 pub fn serve(
     stream: TcpStream,
     peer: SocketAddr,
     request: &Request,
     params: StreamParams,
+    head: Vec<u8>,
     shared: &Shared,
 ) {
     let Some(place) = shared.clients.try_enter() else {
-        let busy = too_many_clients(&shared.config);
-        return respond(&stream, busy, params.head_only, shared);
+        return refuse(&stream, too_many_clients, params.head_only, shared);
     };
     if params.head_only {
         // HEAD: the head a stream would start with, not counted as a stream;
         // its place was only the check, given back before the linger.
         drop(place);
-        return respond(&stream, Response::event_stream(), true, shared);
+        return refuse(&stream, |_| Response::event_stream(), true, shared);
     }
     let entitled = params.entitled.as_ref();
     let sub = entitled.and_then(|e| e.sub.as_deref());
@@ -51,7 +55,7 @@ pub fn serve(
     let _sub_place = match sub.filter(|_| limit > 0) {
         None => None,
         Some(sub) => match shared.subscribers.enter(sub, limit) {
-            None => return respond(&stream, too_many_streams(&shared.config), false, shared),
+            None => return refuse(&stream, too_many_streams, false, shared),
             place => place,
         },
     };
@@ -66,25 +70,62 @@ pub fn serve(
         events_sent: 0,
         expires: entitled.map(|e| started + access::until(e.exp)),
     };
-    let reason = writer.run(&mut subscription, params.throttle);
+    let reason = writer.run(&mut subscription, head, params.throttle);
     shared.metrics.disconnected(reason);
     if !shared.config.quiet {
-        let path = access::logged_path(request);
-        let path = match sub {
-            Some(sub) => format!("{path} (sub {sub:?})"),
-            None => path,
-        };
-        let version = match request.version {
-            Version::Http10 => "HTTP/1.0",
-            Version::Http11 => "HTTP/1.1",
-        };
-        crate::log!(
-            "tickstream: {peer} {path} {version} ended after {:.1}s, {} events sent: {}",
-            started.elapsed().as_secs_f64(),
-            writer.events_sent,
-            reason.as_str()
-        );
+        let ended = (started.elapsed(), writer.events_sent, reason);
+        log_ended(peer, request, sub, ended);
     }
+}
+
+/// The log line of an ended stream: peer, path (a token redacted), the
+/// token's subscriber, duration, events sent, why. Out of line, so that its
+/// formatting does not deepen the stream's frame (BENCHMARKS.md).
+#[cold]
+#[inline(never)]
+fn log_ended(
+    peer: SocketAddr,
+    request: &Request,
+    sub: Option<&str>,
+    (lasted, events, reason): (Duration, u64, DisconnectReason),
+) {
+    let path = access::logged_path(request);
+    let path = match sub {
+        Some(sub) => format!("{path} (sub {sub:?})"),
+        None => path,
+    };
+    let version = match request.version {
+        Version::Http10 => "HTTP/1.0",
+        Version::Http11 => "HTTP/1.1",
+    };
+    crate::log!(
+        "tickstream: {peer} {path} {version} ended after {:.1}s, {events} events sent: {}",
+        lasted.as_secs_f64(),
+        reason.as_str()
+    );
+}
+
+/// The bytes a stream starts with: its response head and `retry:`. Made
+/// by the caller of [`serve`], before serve's frame is on the stack: the
+/// formatting (the `Date`) is the deepest call of a stream's life, and below
+/// serve it touched a third stack page per client (BENCHMARKS.md).
+pub fn head_bytes(shared: &Shared) -> Vec<u8> {
+    let mut head = to_bytes(Response::event_stream(), false, shared);
+    sse::push_retry(&mut head, shared.config.retry.as_millis());
+    head
+}
+
+/// Answers a stream request with `response` instead of the stream. Cold and
+/// never inlined, so the response's locals stay out of the stream's frame.
+#[cold]
+#[inline(never)]
+fn refuse(
+    stream: &TcpStream,
+    response: fn(&crate::config::Config) -> Response,
+    head_only: bool,
+    shared: &Shared,
+) {
+    respond(stream, response(&shared.config), head_only, shared)
 }
 
 /// Writes one client's stream.
@@ -99,10 +140,13 @@ struct EventWriter<'a> {
 impl EventWriter<'_> {
     /// Writes head, `retry:`, catch-up, then events and heartbeats until
     /// the connection must end; returns why.
-    fn run(&mut self, sub: &mut Subscription, throttle: Option<Duration>) -> DisconnectReason {
+    fn run(
+        &mut self,
+        sub: &mut Subscription,
+        head: Vec<u8>,
+        throttle: Option<Duration>,
+    ) -> DisconnectReason {
         let config = &self.shared.config;
-        let mut head = to_bytes(Response::event_stream(), false, self.shared);
-        sse::push_retry(&mut head, config.retry.as_millis());
         // Taken, so the ticks it holds are released once written.
         let catch_up = std::mem::take(&mut sub.catch_up);
         let result = self
