@@ -19,6 +19,7 @@ it needs on free loopback ports and stops them by PID.
 """
 import argparse
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -77,6 +78,7 @@ class Redis:
         if self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def xadd(n, price, more=()):

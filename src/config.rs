@@ -475,14 +475,16 @@ USAGE: tickstream [FLAGS]            serve the feed over HTTP
     text.push_str(
         "  --help, --version
 
-Durations: 250ms, 1s, 2m, 1h (at most 24h). Every flag can also be set with an
-environment variable TICKSTREAM_<FLAG> (upper case, - becomes _), e.g.
-TICKSTREAM_INTERVAL=250ms; a flag beats its variable. PORT=N alone means
---addr 0.0.0.0:N.
+Durations: 250ms, 1s, 2m, 1h (at most 24h; --ttl up to 8760h). Every flag can
+also be set with an environment variable TICKSTREAM_<FLAG> (upper case, -
+becomes _), e.g. TICKSTREAM_INTERVAL=250ms; a flag beats its variable; token
+reads only TICKSTREAM_AUTH_KEYS. PORT=N alone means --addr 0.0.0.0:N. SIGHUP
+re-reads --auth-keys.
 
 Endpoints: /prices (the stream; ?symbols=BTC,ETH, ?lastEventId=ID, ?throttle=1s),
 /crypto-price (?symbol=BTC: the seed article's dialect), / (live page),
-/healthz, /metrics.
+/healthz, /metrics. With --auth-keys, streams and /metrics need a token:
+Authorization: Bearer, the tickstream_token cookie, or ?access_token=.
 ",
     );
     text

@@ -352,6 +352,45 @@ mod tests {
     use super::*;
     use TokenError::*;
 
+    /// What verifying one token costs (BENCHMARKS.md): a token like the
+    /// ones `tickstream token` mints, with `sub`, two symbols and a
+    /// throttle, against a file of one key and of 16 keys (the token signed
+    /// by the last). `cargo test --release --lib verify_cost -- --ignored
+    /// --nocapture`.
+    #[test]
+    #[ignore]
+    fn verify_cost() {
+        let secrets: Vec<Vec<u8>> = (0..16)
+            .map(|n| format!("{SECRET:?}{n}").into_bytes())
+            .collect();
+        let btc_eth = [
+            Symbol::parse(b"BTC").unwrap(),
+            Symbol::parse(b"ETH").unwrap(),
+        ];
+        let claims = TokenClaims {
+            sub: Some("subscriber-0001".into()),
+            ttl: Duration::from_secs(3600),
+            symbols: Some(btc_eth.to_vec()),
+            throttle: Some("1s".into()),
+            ..TokenClaims::default()
+        };
+        for n in [1, 16] {
+            let keys = keys(&secrets[..n].iter().map(Vec::as_slice).collect::<Vec<_>>());
+            let signer = self::keys(&[secrets[n - 1].as_slice()]);
+            let token = mint(&signer, NOW, &claims);
+            let rounds = 20_000;
+            let started = std::time::Instant::now();
+            for _ in 0..rounds {
+                assert!(verify(std::hint::black_box(token.as_bytes()), &keys, NOW, None).is_ok());
+            }
+            let each = started.elapsed() / rounds;
+            println!(
+                "verify, {n} key(s), {} bytes: {each:?} per token",
+                token.len()
+            );
+        }
+    }
+
     /// A time after every `nbf` and before every `exp` of the fixtures below.
     const NOW: u64 = 1_750_000_000;
     const SECRET: &[u8] = b"test-secret-of-more-than-32-bytes-0001";

@@ -13,12 +13,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { ROOT, SHOTS, browserTest, launch, newPage, startServer, watchdog } from './harness.mjs';
+import { ROOT, SHOTS, atEnd, browserTest, launch, newPage, startServer, watchdog } from './harness.mjs';
 
 watchdog(60_000);
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tickstream-page-auth-'));
 const keyFile = path.join(dir, 'keys');
+atEnd(() => fs.rmSync(dir, { recursive: true, force: true }));
 fs.writeFileSync(keyFile, 'the secret of the page test, 40 bytes...\n');
 const token = (...args) => execFileSync(path.resolve(ROOT, process.env.TICKSTREAM_BIN),
   ['token', '--auth-keys', keyFile, '--ttl', '5m', ...args], { encoding: 'utf8' }).trim();

@@ -16,13 +16,14 @@ import path from 'node:path';
 
 import { SignJWT, jwtVerify, decodeProtectedHeader } from 'jose';
 
-import { ROOT, startServer, watchdog } from './harness.mjs';
+import { ROOT, atEnd, startServer, watchdog } from './harness.mjs';
 
 watchdog(60_000);
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tickstream-jose-'));
 const secrets = ['first secret of the key file, 41 bytes..', 'second secret: another key of the file 01'];
 const keyFile = path.join(dir, 'keys');
+atEnd(() => fs.rmSync(dir, { recursive: true, force: true }));
 fs.writeFileSync(keyFile, `# tickstream keys\n${secrets[0]}\n\n${secrets[1]}\n`);
 const key = (n) => new TextEncoder().encode(secrets[n]);
 
