@@ -35,27 +35,22 @@ pub fn run_browser_script(script: &str, env: &[(&str, String)]) {
     }
 }
 
-#[test]
-fn live_page_in_headless_chromium() {
-    run_browser_script("page.test.mjs", &[]);
+/// One `#[test]` per script of `tests/browser/`.
+macro_rules! browser_tests {
+    ($($name:ident => $script:literal,)*) => {
+        $(
+            #[test]
+            fn $name() {
+                run_browser_script($script, &[]);
+            }
+        )*
+    };
 }
 
-#[test]
-fn page_ids_of_both_forms_in_headless_chromium() {
-    run_browser_script("ids.test.mjs", &[]);
-}
-
-#[test]
-fn a_page_written_the_articles_way_in_headless_chromium() {
-    run_browser_script("article.test.mjs", &[]);
-}
-
-#[test]
-fn tokens_interoperate_with_npm_jose() {
-    run_browser_script("jose.test.mjs", &[]);
-}
-
-#[test]
-fn the_page_with_a_token_and_refused_in_headless_chromium() {
-    run_browser_script("auth.test.mjs", &[]);
+browser_tests! {
+    live_page_in_headless_chromium => "page.test.mjs",
+    page_ids_of_both_forms_in_headless_chromium => "ids.test.mjs",
+    a_page_written_the_articles_way_in_headless_chromium => "article.test.mjs",
+    tokens_interoperate_with_npm_jose => "jose.test.mjs",
+    the_page_with_a_token_and_refused_in_headless_chromium => "auth.test.mjs",
 }

@@ -110,6 +110,18 @@ impl Fleet {
         on.unwrap()
     }
 
+    /// Once `client` has `before` events, SIGKILLs the replica that holds
+    /// its stream; once it has `after` more past the newest entry at the
+    /// kill (every event the victim sent is at or below it), what it saw.
+    fn kill_the_clients_replica(&self, client: Follower, before: usize, after: usize) -> Seen {
+        client.wait_for(before, IO_TIMEOUT);
+        let on = self.replica_with_the_client();
+        self.replicas[on].signal("KILL");
+        let newest = self.newest_id();
+        client.wait_past(&newest, after, Duration::from_secs(10));
+        client.finish()
+    }
+
     /// The id of the newest entry of the stream.
     pub fn newest_id(&self) -> String {
         let out = self
@@ -289,14 +301,8 @@ fn fleet_a_sigkilled_replica_costs_its_client_no_event_and_no_repeat() {
     let Some(binary) = tools() else { return };
     let fleet = Fleet::start(&binary);
     let client = Follower::start(fleet.nginx.addr);
-    client.wait_for(20, IO_TIMEOUT);
-    let on = fleet.replica_with_the_client();
-    fleet.replicas[on].signal("KILL");
-    // Read after the kill: every event the victim sent is at or below it.
-    let newest = fleet.newest_id();
     // Two seconds of entries after the kill, all through other replicas.
-    client.wait_past(&newest, 80, Duration::from_secs(10));
-    let seen = client.finish();
+    let seen = fleet.kill_the_clients_replica(client, 20, 80);
     assert!(seen.streams >= 2, "the client never reconnected: {seen:?}");
     assert_exactly_the_stream(&fleet.redis, &seen);
 }
@@ -413,12 +419,7 @@ fn fleet_a_token_keeps_its_symbols_and_throttle_through_a_failover() {
         fleet.nginx.addr,
         format!("Authorization: Bearer {token}\r\n"),
     );
-    client.wait_for(4, IO_TIMEOUT);
-    let on = fleet.replica_with_the_client();
-    fleet.replicas[on].signal("KILL");
-    let newest = fleet.newest_id();
-    client.wait_past(&newest, 4, Duration::from_secs(10));
-    let seen = client.finish();
+    let seen = fleet.kill_the_clients_replica(client, 4, 4);
     println!(
         "client: {} events over {} streams",
         seen.ids.len(),

@@ -29,6 +29,21 @@ fn pipe(redis: &Redis, commands: &[Vec<String>]) {
     assert!(child.wait().unwrap().success(), "redis-cli --pipe");
 }
 
+/// Redis and a healthy replica on it; `None` (skipped) without Redis.
+fn redis_and_replica() -> Option<(Redis, Server)> {
+    if !redis_available() {
+        return None;
+    }
+    let redis = Redis::start();
+    let server = replica(&redis, &[]);
+    assert!(
+        wait_until(IO_TIMEOUT, || healthy(&server)),
+        "{}",
+        server.log()
+    );
+    Some((redis, server))
+}
+
 /// `XADD tickstream:prices ID symbol S price P` and more fields.
 fn xadd(id: &str, symbol: &str, price: &str, more: &[String]) -> Vec<String> {
     let mut args: Vec<String> = [
@@ -52,12 +67,9 @@ fn xadd(id: &str, symbol: &str, price: &str, more: &[String]) -> Vec<String> {
 /// serves the valid entries. (It retried the same page for ever before.)
 #[test]
 fn a_huge_entry_is_skipped_and_stops_nothing() {
-    if !redis_available() {
+    let Some((redis, early)) = redis_and_replica() else {
         return;
-    }
-    let redis = Redis::start();
-    let early = replica(&redis, &[]);
-    assert!(wait_until(IO_TIMEOUT, || healthy(&early)));
+    };
     let mut client = Sse::connect(early.addr, "/prices", "");
     redis.add("10-0", "BTC", "1");
     pipe(
@@ -101,12 +113,9 @@ fn a_huge_entry_is_skipped_and_stops_nothing() {
 /// replica's RSS grows by less than 64 MiB (it took 830 MB before).
 #[test]
 fn oversized_prices_do_not_swell_the_replica() {
-    if !redis_available() {
+    let Some((redis, server)) = redis_and_replica() else {
         return;
-    }
-    let redis = Redis::start();
-    let server = replica(&redis, &[]);
-    assert!(wait_until(IO_TIMEOUT, || healthy(&server)));
+    };
     let before = server.rss_kib();
     // Finite, so valid but for its length: `1.000…0`.
     let price = format!("1.{}", "0".repeat(1024 * 1024 - 2));
@@ -135,12 +144,9 @@ fn oversized_prices_do_not_swell_the_replica() {
 /// when nothing was read (it got only the fifth, as a snapshot, before).
 #[test]
 fn a_reconnect_before_any_entry_loses_none() {
-    if !redis_available() {
+    let Some((redis, server)) = redis_and_replica() else {
         return;
-    }
-    let redis = Redis::start();
-    let server = replica(&redis, &[]);
-    assert!(wait_until(IO_TIMEOUT, || healthy(&server)));
+    };
     let mut client = Sse::connect(server.addr, "/prices", "");
     // The kill and the entries in one transaction: the replica's blocked
     // XREAD is gone before the first entry exists.
@@ -164,13 +170,10 @@ fn a_reconnect_before_any_entry_loses_none() {
 /// replicas (started apart) carry the same bytes.
 #[test]
 fn an_entry_without_ts_is_stamped_with_its_id() {
-    if !redis_available() {
+    let Some((redis, first)) = redis_and_replica() else {
         return;
-    }
-    let redis = Redis::start();
-    let first = replica(&redis, &[]);
+    };
     let mut early = Sse::connect(first.addr, "/prices", "");
-    assert!(wait_until(IO_TIMEOUT, || healthy(&first)));
     redis.cli(&[
         "XADD",
         "tickstream:prices",
@@ -222,11 +225,9 @@ fn loading_wide_entries_costs_linear_time() {
 /// A stream deleted and re-created with smaller ids is logged once.
 #[test]
 fn a_stream_recreated_below_the_last_id_is_logged_once() {
-    if !redis_available() {
+    let Some((redis, server)) = redis_and_replica() else {
         return;
-    }
-    let redis = Redis::start();
-    let server = replica(&redis, &[]);
+    };
     let mut client = Sse::connect(server.addr, "/prices", "");
     redis.add("100-0", "BTC", "1");
     assert_eq!(
