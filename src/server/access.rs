@@ -12,20 +12,9 @@ use crate::auth::{self, Access, Grant};
 use crate::config::Config;
 use crate::http::{self, Request, Response, Status};
 use crate::hub::Filter;
-use crate::server::routes::{parse_throttle, Route, StreamParams};
+use crate::server::routes::{parse_throttle, Entitled, Route, StreamParams};
 use crate::server::Shared;
 use crate::symbol::Symbol;
-
-/// What a stream opened with a token carries from it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entitled {
-    /// The key that signed the token, for a revocation by SIGHUP.
-    pub key: u64,
-    /// When the token expires, in seconds since the epoch.
-    pub exp: u64,
-    /// The subscriber, for the log line and `--max-streams-per-sub`.
-    pub sub: Option<String>,
-}
 
 /// Checks the token of a request for a stream or `/metrics` against
 /// `access`; every other route passes as it is. Never inlined, and called

@@ -44,8 +44,19 @@ pub struct StreamParams {
     pub throttle: Option<Duration>,
     /// HEAD: the head only, then close.
     pub head_only: bool,
-    /// Set by [`crate::server::access`] for a stream opened with a token.
-    pub entitled: Option<crate::server::access::Entitled>,
+    /// Set for a stream opened with a token (`server::access`).
+    pub entitled: Option<Entitled>,
+}
+
+/// What a stream opened with a token carries from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entitled {
+    /// The key that signed the token, for a revocation by SIGHUP.
+    pub key: u64,
+    /// When the token expires, in seconds since the epoch.
+    pub exp: u64,
+    /// The subscriber, for the log line and `--max-streams-per-sub`.
+    pub sub: Option<String>,
 }
 
 /// Routes a request. Never inlined (see `server::connection`).
