@@ -44,7 +44,11 @@ fn sigterm_exits_0_when_nobody_reads_stderr() {
 #[test]
 fn a_second_sigterm_exits_1_when_nobody_reads_stderr() {
     let mut server = server_with_full_stderr(&["--drain", "60s"]);
-    let _client = Sse::connect(server.addr, "/prices", "");
+    // The drain ends its streams spread over the minute, the first at once:
+    // with three, the stop is still under way 20 s later.
+    let _clients: Vec<Sse> = (0..3)
+        .map(|_| Sse::connect(server.addr, "/prices", ""))
+        .collect();
     server.signal("TERM");
     wait_until_not_listening(&server);
     server.signal("TERM");
