@@ -218,8 +218,10 @@ fn loading_wide_entries_costs_linear_time() {
     // CPU time so far, in clock ticks (`utime + stime`).
     let ticks = proc_sample(server.pid()).cpu_ticks;
     println!("replica CPU to load 1,000 entries of 280 fields: {ticks} ticks of 10 ms");
-    // Ten times what it takes here (2-4 ticks), a fifth of what it took.
-    assert!(ticks < 30, "{ticks} ticks");
+    // Ten times what it takes here (2-4 ticks in a release build, about
+    // ten times that unoptimized), a fifth of what it took before.
+    let most = if cfg!(debug_assertions) { 300 } else { 30 };
+    assert!(ticks < most, "{ticks} ticks");
 }
 
 /// A stream deleted and re-created with smaller ids is logged once.
