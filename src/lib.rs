@@ -22,6 +22,7 @@ pub mod hub;
 pub mod id;
 pub mod log;
 pub mod metrics;
+pub mod notify;
 pub mod percent;
 pub mod publish;
 pub mod redis;
@@ -169,5 +170,6 @@ fn start(
     let cannot_stop = |e| format!("cannot start the stop thread: {e}");
     let stop_listener = listener.try_clone().map_err(cannot_stop)?;
     stop::spawn(signals, stop_listener, Arc::clone(&shared)).map_err(cannot_stop)?;
+    notify::notify(notify::READY);
     server::serve(listener, shared)
 }

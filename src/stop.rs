@@ -14,6 +14,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::auth::KeyId;
+use crate::notify::{self, notify};
 use crate::server::Shared;
 use crate::sys::{self, Signal, StopSignals};
 
@@ -27,7 +28,9 @@ pub fn spawn(signals: StopSignals, listener: TcpListener, shared: Arc<Shared>) -
         .name("tickstream-stop".into())
         .spawn(move || {
             while signals.wait() == Signal::Reload {
+                notify(&notify::reloading());
                 reload(&shared);
+                notify(notify::READY);
             }
             let second = thread::Builder::new().name("tickstream-stop2".into());
             let spawned = second.spawn(move || {
@@ -70,6 +73,7 @@ fn reload(shared: &Shared) {
 }
 
 fn stop(listener: &TcpListener, shared: &Shared) -> ! {
+    notify(notify::STOPPING);
     shared.stopping.store(true, Ordering::Relaxed);
     if let Err(e) = sys::stop_listening(listener) {
         crate::log!("tickstream: cannot close the listening socket: {e}");
