@@ -13,7 +13,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::auth::TokenClaims;
+use crate::auth::json::quote;
 use crate::id::IdForm;
 use crate::redis::RedisUrl;
 use crate::symbol::Symbol;
@@ -84,8 +84,11 @@ pub struct Config {
     pub auth_audience: Option<String>,
     /// Open streams of one token `sub` before `429`; 0: no limit.
     pub max_streams_per_sub: usize,
-    /// `tickstream token`: the claims to mint.
-    pub token: TokenClaims,
+    /// `tickstream token`: how long the token lasts.
+    pub ttl: Duration,
+    /// `tickstream token`: its claims but `iat` and `exp`, as JSON members
+    /// (`"sub":"alice"`) in the order given.
+    pub claims: Vec<String>,
 }
 
 /// The longest `--ttl` of `tickstream token`.
@@ -134,10 +137,8 @@ impl Default for Config {
             auth_keys: None,
             auth_audience: None,
             max_streams_per_sub: 0,
-            token: TokenClaims {
-                ttl: Duration::from_secs(3600),
-                ..TokenClaims::default()
-            },
+            ttl: Duration::from_secs(3600),
+            claims: Vec::new(),
         }
     }
 }
@@ -164,6 +165,16 @@ pub const SERVE: u8 = 1;
 pub const PUBLISH: u8 = 2;
 /// A flag of `tickstream token`.
 pub const TOKEN: u8 = 4;
+
+/// Sets claim `name` of `tickstream token` to the JSON `value`; a flag
+/// given twice: the last.
+fn claim(c: &mut Config, name: &str, value: Result<String, String>) -> Result<(), String> {
+    let member = format!("{}:{}", quote(name), value?);
+    c.claims
+        .retain(|m| !m.starts_with(&format!("{}:", quote(name))));
+    c.claims.push(member);
+    Ok(())
+}
 
 /// Stores a checked value: the body of most setters.
 fn put<T>(slot: &mut T, value: Result<T, String>) -> Result<(), String> {
@@ -379,7 +390,7 @@ pub const FLAGS: &[Flag] = &[
         arg: "S",
         help: "the subscriber",
         default: "",
-        set: |c, v| put(&mut c.token.sub, parse_text(v, 128).map(Some)),
+        set: |c, v| claim(c, "sub", parse_text(v, 128).map(|v| quote(&v))),
         used_by: TOKEN,
     },
     Flag {
@@ -387,7 +398,7 @@ pub const FLAGS: &[Flag] = &[
         arg: "DUR",
         help: "how long the token lasts (at most 8760h)",
         default: "1h",
-        set: |c, v| put(&mut c.token.ttl, parse_duration_upto(v, MAX_TTL)),
+        set: |c, v| put(&mut c.ttl, parse_duration_upto(v, MAX_TTL)),
         used_by: TOKEN,
     },
     Flag {
@@ -395,7 +406,11 @@ pub const FLAGS: &[Flag] = &[
         arg: "LIST",
         help: "the symbols it may read (default: all)",
         default: "",
-        set: |c, v| put(&mut c.token.symbols, parse_symbols(v).map(Some)),
+        set: |c, v| {
+            let symbols = parse_symbols(v)?;
+            let quoted: Vec<String> = symbols.iter().map(|s| quote(s.as_str())).collect();
+            claim(c, "symbols", Ok(format!("[{}]", quoted.join(","))))
+        },
         used_by: TOKEN,
     },
     Flag {
@@ -408,7 +423,7 @@ pub const FLAGS: &[Flag] = &[
             if !(Duration::from_millis(100)..=Duration::from_secs(3600)).contains(&period) {
                 return Err(format!("expected a duration from 100ms to 1h, got {v:?}"));
             }
-            put(&mut c.token.throttle, Ok(Some(v.to_string())))
+            claim(c, "throttle", Ok(quote(v)))
         },
         used_by: TOKEN,
     },
@@ -417,7 +432,7 @@ pub const FLAGS: &[Flag] = &[
         arg: "S",
         help: "space-separated; metrics allows /metrics",
         default: "",
-        set: |c, v| put(&mut c.token.scope, parse_text(v, 256).map(Some)),
+        set: |c, v| claim(c, "scope", parse_text(v, 256).map(|v| quote(&v))),
         used_by: TOKEN,
     },
     Flag {
@@ -425,7 +440,7 @@ pub const FLAGS: &[Flag] = &[
         arg: "AUD",
         help: "its aud",
         default: "",
-        set: |c, v| put(&mut c.token.audience, parse_text(v, 256).map(Some)),
+        set: |c, v| claim(c, "aud", parse_text(v, 256).map(|v| quote(&v))),
         used_by: TOKEN,
     },
 ];
@@ -526,26 +541,14 @@ where
         }
         let source = format!("--{name}");
         let Some(flag) = FLAGS.iter().find(|f| f.name == name && takes(f)) else {
-            let Some(other) = FLAGS.iter().find(|f| f.name == name) else {
-                return Err(usage(&source, "unknown flag"));
+            let problem = match FLAGS.iter().any(|f| f.name == name) {
+                true => format!(
+                    "not a flag of {}",
+                    ["the server", "publish", "token"][command.trailing_zeros() as usize]
+                ),
+                false => "unknown flag".to_string(),
             };
-            let names = [
-                (SERVE, "the server"),
-                (PUBLISH, "publish"),
-                (TOKEN, "token"),
-            ];
-            let of = |bits: u8| {
-                names
-                    .iter()
-                    .filter(move |(b, _)| bits & b != 0)
-                    .map(|(_, n)| *n)
-            };
-            let (this, only) = (of(command).collect::<String>(), of(other.used_by));
-            let only = only.collect::<Vec<_>>().join(", ");
-            return Err(usage(
-                &source,
-                &format!("not a flag of {this} (only {only})"),
-            ));
+            return Err(usage(&source, &problem));
         };
         let value = match (inline, flag.arg.is_empty()) {
             (Some(v), _) => v,
@@ -810,13 +813,13 @@ mod tests {
             (&[], &[("TICKSTREAM_QUIET", "maybe")], "TICKSTREAM_QUIET: expected true or false, got \"maybe\" (see --help)"),
             (&[], &[("PORT", "http")], "PORT: expected a port number, got \"http\" (see --help)"),
             (&["--symbols", "BTC,,ETH"], &[], "--symbols: invalid symbol \"\": 1 to 16 of A-Z 0-9 . _ - (see --help)"),
-            (&["publish", "--addr", "x"], &[], "--addr: not a flag of publish (only the server) (see --help)"),
-            (&["--sub", "x"], &[], "--sub: not a flag of the server (only token) (see --help)"),
+            (&["publish", "--addr", "x"], &[], "--addr: not a flag of publish (see --help)"),
+            (&["--sub", "x"], &[], "--sub: not a flag of the server (see --help)"),
             (&["token", "--sub", "x"], &[], "token: needs --auth-keys FILE (see --help)"),
             (&["token", "--auth-keys", "k", "--ttl", "8761h"], &[], "--ttl: \"8761h\" is longer than the limit of 8760h (see --help)"),
             (&["token", "--auth-keys", "k", "--throttle", "50ms"], &[], "--throttle: expected a duration from 100ms to 1h, got \"50ms\" (see --help)"),
             (&["--max-streams-per-sub", "x"], &[], "--max-streams-per-sub: expected a whole number from 0 to 1000000, got \"x\" (see --help)"),
-            (&["--maxlen", "5"], &[], "--maxlen: not a flag of the server (only publish) (see --help)"),
+            (&["--maxlen", "5"], &[], "--maxlen: not a flag of the server (see --help)"),
             (&["publish", "--feed", "redis"], &[], "--feed: publish takes --feed sim or stdin (see --help)"),
             (&["--redis", "http://x"], &[], "--redis: expected redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] (see --help)"),
             (&["--stream", ""], &[], "--stream: expected a key of 1 to 1024 bytes (see --help)"),
@@ -857,6 +860,44 @@ mod tests {
                     .to_string()
             ));
         }
+    }
+
+    #[test]
+    fn token_claims_are_json_members_in_order_and_a_repeated_flag_replaces() {
+        let args = [
+            "token",
+            "--auth-keys",
+            "k",
+            "--sub",
+            "a",
+            "--symbols",
+            "btc,ETH",
+            "--ttl",
+            "2h",
+            "--sub",
+            "b\"c",
+            "--scope",
+            "metrics",
+            "--audience",
+            "x",
+            "--throttle",
+            "5s",
+        ];
+        let args = args.iter().map(|s| s.to_string());
+        let Ok(Command::Token(config)) = parse(args, |_| None) else {
+            panic!("expected Token");
+        };
+        assert_eq!(config.ttl, Duration::from_secs(7200));
+        assert_eq!(
+            config.claims,
+            [
+                r#""symbols":["BTC","ETH"]"#,
+                r#""sub":"b\"c""#,
+                r#""scope":"metrics""#,
+                r#""aud":"x""#,
+                r#""throttle":"5s""#
+            ]
+        );
     }
 
     #[test]

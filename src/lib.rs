@@ -122,7 +122,12 @@ fn token(config: &Config) -> Result<String, String> {
         .as_deref()
         .unwrap_or(std::path::Path::new(""));
     let keys = auth::read_keys(path).map_err(|e| format!("--auth-keys {e}"))?;
-    Ok(auth::mint(&keys, since_epoch().as_secs(), &config.token))
+    Ok(auth::mint(
+        &keys,
+        since_epoch().as_secs(),
+        config.ttl,
+        &config.claims,
+    ))
 }
 
 /// Binds, prints the listening line, starts the feed thread and serves

@@ -48,6 +48,19 @@ pub fn parse(text: &[u8]) -> Option<Json> {
     (parser.pos == text.len()).then_some(value)
 }
 
+/// `text` as a JSON string (RFC 8259 §7).
+pub fn quote(text: &str) -> String {
+    let mut out = String::from('"');
+    for c in text.chars() {
+        match c {
+            '"' | '\\' => out.extend(['\\', c]),
+            c if c < ' ' => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out + "\""
+}
+
 /// A cursor over valid UTF-8.
 struct Parser<'a> {
     text: &'a [u8],

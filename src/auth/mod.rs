@@ -15,7 +15,7 @@ pub mod json;
 pub mod jwt;
 pub mod sha256;
 
-pub use jwt::{mint, verify, Grant, KeyId, Keys, TokenClaims, TokenError};
+pub use jwt::{mint, verify, Grant, KeyId, Keys, TokenError};
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};

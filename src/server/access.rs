@@ -38,7 +38,7 @@ pub fn check(request: &Request, route: Route, access: &Access, shared: &Shared) 
     };
     let grant = match access.verify(token, crate::since_epoch().as_secs()) {
         Ok(grant) => grant,
-        Err(e) => return Route::Answer(unauthorized(Some(e.description()))),
+        Err(e) => return Route::Answer(unauthorized(Some(e))),
     };
     match route {
         Route::Metrics if grant.metrics => Route::Metrics,
@@ -88,16 +88,14 @@ pub fn entitle(
 
 /// The `401`: no token (`why` none), or a bad one.
 fn unauthorized(why: Option<&str>) -> Response {
-    let challenge = match why {
-        None => "Bearer realm=\"tickstream\"".to_string(),
-        Some(why) => format!(
-            "Bearer realm=\"tickstream\", error=\"invalid_token\", error_description=\"{why}\""
+    let (message, error) = match why {
+        None => ("a token is needed (Authorization: Bearer, the tickstream_token cookie or ?access_token=)".to_string(), String::new()),
+        Some(why) => (
+            format!("invalid token: {why}"),
+            format!(", error=\"invalid_token\", error_description=\"{why}\""),
         ),
     };
-    let message = match why {
-        None => "a token is needed (Authorization: Bearer, the tickstream_token cookie or ?access_token=)".to_string(),
-        Some(why) => format!("invalid token: {why}"),
-    };
+    let challenge = format!("Bearer realm=\"tickstream\"{error}");
     Response::error(Status::Unauthorized, &message).with_header("WWW-Authenticate", challenge)
 }
 
