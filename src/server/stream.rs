@@ -239,23 +239,40 @@ impl EventWriter<'_> {
     /// symbol that changed since the last one. The thread sleeps through
     /// the period (waking only for heartbeats, which do not count); the hub
     /// wakes it early only when it found nothing new and asked.
+    ///
+    /// Writes fall on a grid of `period`s counted from [`Shared::epoch`], at
+    /// most one in each, so every stream of one period wakes at the same
+    /// instants, as one tick wakes unthrottled streams, rather than each at
+    /// its own (BENCHMARKS.md, issue 17: the scattered wake-ups cost NN).
     fn conflated(
         &mut self,
         sub: &mut Subscription,
         period: Duration,
         heartbeat: Duration,
     ) -> Result<Infallible, DisconnectReason> {
-        let mut last_events = Instant::now();
-        let mut last_write = last_events;
+        let epoch = self.shared.epoch;
+        let grid = |at: Instant| {
+            let nanos = period.as_nanos();
+            let periods = (at - epoch).as_nanos().div_ceil(nanos);
+            epoch + Duration::from_nanos((periods * nanos) as u64)
+        };
+        let mut due = grid(Instant::now() + period);
+        let mut last_write = Instant::now();
         loop {
             let until_expiry = self.before_expiry(heartbeat)?;
             let now = Instant::now();
-            let (next_events, next_heartbeat) = (last_events + period, last_write + heartbeat);
-            if now >= next_events {
+            let next_heartbeat = last_write + heartbeat;
+            if now >= due {
                 let runs = sub.newest_since();
                 if !runs.is_empty() {
                     self.write_runs(sub, Vec::new(), runs)?;
-                    (last_events, last_write) = (Instant::now(), Instant::now());
+                    last_write = Instant::now();
+                    // On time: the next cell; woken late by news: the first
+                    // cell a whole period after this write.
+                    due = match now < due + period / 2 {
+                        true => due + period,
+                        false => grid(now + period),
+                    };
                     continue;
                 }
             }
@@ -264,8 +281,8 @@ impl EventWriter<'_> {
                 last_write = Instant::now();
                 continue;
             }
-            let wake = match now < next_events {
-                true => next_events.min(next_heartbeat),
+            let wake = match now < due {
+                true => due.min(next_heartbeat),
                 false => next_heartbeat,
             };
             let wake = wake.min(now + until_expiry);
