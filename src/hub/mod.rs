@@ -2,11 +2,12 @@
 //! once per dialect, keeps the history for resume and the newest event of
 //! each symbol, and fans each tick out to the subscribers.
 //!
-//! One mutex guards the ids, the history, the newest events and the
+//! One lock guards the ids, the history, the newest events and the
 //! subscriber list, so a subscriber's catch-up (read from the history) and
 //! its first live tick are taken on the same side of every publish: no gap,
-//! no duplicate at the seam. The hub never touches a socket and never waits
-//! for a client.
+//! no duplicate at the seam. It is a `RwLock` so that conflated streams,
+//! which only read, share it. The hub never touches a socket and never
+//! waits for a client.
 //!
 //! Each live subscriber's queue is an `std::sync::mpsc` channel, bounded by
 //! a count the hub keeps (`--client-queue` ticks): the hub `send`s only
@@ -27,7 +28,7 @@ use std::marker::PhantomData;
 use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
@@ -145,7 +146,7 @@ impl Subscription {
     /// the cursor, in id order, moving the cursor past them. If there is
     /// none, asks the hub to wake this thread at the next such event.
     pub fn newest_since(&mut self) -> Vec<EventRun> {
-        let state = self.hub.lock();
+        let state = self.hub.read();
         let runs = newest_since(&state, self.cursor, &self.selection);
         match runs.last() {
             Some(run) => self.cursor = Some(run.first_id()),
@@ -225,7 +226,7 @@ fn end(inbox: &Inbox, why: u8) {
 
 /// The broadcast point between the feed and the connections.
 pub struct Hub {
-    state: Mutex<State>,
+    state: RwLock<State>,
     form: IdForm,
     history_limit: usize,
     queue_len: usize,
@@ -237,7 +238,7 @@ impl Hub {
     /// each live client a queue of `queue_len` ticks.
     pub fn new(form: IdForm, first_id: u64, history_limit: usize, queue_len: usize) -> Arc<Hub> {
         Arc::new(Hub {
-            state: Mutex::new(State {
+            state: RwLock::new(State {
                 next_counter: first_id,
                 ..State::default()
             }),
@@ -247,10 +248,16 @@ impl Hub {
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> RwLockWriteGuard<'_, State> {
         // A panic elsewhere must not take the feed down with it: the state
         // is consistent between statements that can panic.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The state to read only: conflated streams read it at once, as one
+    /// period's wake-up brings them all (BENCHMARKS.md, issue 17).
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Publishes `prices` as one tick, numbered by the counter; returns the
@@ -436,7 +443,7 @@ impl Hub {
     /// Ends, as revoked, every stream whose tag `revoked` holds; returns
     /// how many.
     pub fn revoke(&self, revoked: impl Fn(u64) -> bool) -> usize {
-        let state = self.lock();
+        let state = self.read();
         let ended = state
             .subscribers
             .iter()
