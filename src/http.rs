@@ -18,7 +18,7 @@
 use std::fmt::{self, Write as _};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::percent::percent_decode;
+use crate::percent::{percent_decode, percent_decode_bytes};
 
 /// Longest request line accepted (without its CRLF), in bytes.
 pub const MAX_REQUEST_LINE_BYTES: usize = 2 * 1024;
@@ -156,31 +156,31 @@ pub const ALLOW: &str = "GET, HEAD, OPTIONS";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     /// 200
-    Ok,
+    Ok = 200,
     /// 204
-    NoContent,
+    NoContent = 204,
     /// 400
-    BadRequest,
+    BadRequest = 400,
     /// 404
-    NotFound,
+    NotFound = 404,
     /// 401
-    Unauthorized,
+    Unauthorized = 401,
     /// 403
-    Forbidden,
+    Forbidden = 403,
     /// 405
-    MethodNotAllowed,
+    MethodNotAllowed = 405,
     /// 408
-    RequestTimeout,
+    RequestTimeout = 408,
     /// 414
-    UriTooLong,
+    UriTooLong = 414,
     /// 429
-    TooManyRequests,
+    TooManyRequests = 429,
     /// 431
-    HeaderFieldsTooLarge,
+    HeaderFieldsTooLarge = 431,
     /// 503
-    ServiceUnavailable,
+    ServiceUnavailable = 503,
     /// 505
-    VersionNotSupported,
+    VersionNotSupported = 505,
 }
 
 impl Status {
@@ -201,29 +201,25 @@ impl Status {
 
     /// The status code.
     pub fn code(self) -> u16 {
-        self.line().0
+        self as u16
     }
 
     /// The reason phrase.
     pub fn reason(self) -> &'static str {
-        self.line().1
-    }
-
-    fn line(self) -> (u16, &'static str) {
         match self {
-            Status::Ok => (200, "OK"),
-            Status::NoContent => (204, "No Content"),
-            Status::BadRequest => (400, "Bad Request"),
-            Status::Unauthorized => (401, "Unauthorized"),
-            Status::Forbidden => (403, "Forbidden"),
-            Status::NotFound => (404, "Not Found"),
-            Status::MethodNotAllowed => (405, "Method Not Allowed"),
-            Status::RequestTimeout => (408, "Request Timeout"),
-            Status::UriTooLong => (414, "URI Too Long"),
-            Status::TooManyRequests => (429, "Too Many Requests"),
-            Status::HeaderFieldsTooLarge => (431, "Request Header Fields Too Large"),
-            Status::ServiceUnavailable => (503, "Service Unavailable"),
-            Status::VersionNotSupported => (505, "HTTP Version Not Supported"),
+            Status::Ok => "OK",
+            Status::NoContent => "No Content",
+            Status::BadRequest => "Bad Request",
+            Status::Unauthorized => "Unauthorized",
+            Status::Forbidden => "Forbidden",
+            Status::NotFound => "Not Found",
+            Status::MethodNotAllowed => "Method Not Allowed",
+            Status::RequestTimeout => "Request Timeout",
+            Status::UriTooLong => "URI Too Long",
+            Status::TooManyRequests => "Too Many Requests",
+            Status::HeaderFieldsTooLarge => "Request Header Fields Too Large",
+            Status::ServiceUnavailable => "Service Unavailable",
+            Status::VersionNotSupported => "HTTP Version Not Supported",
         }
     }
 }
@@ -390,21 +386,15 @@ fn parse_field_line(line: &[u8]) -> Result<(&[u8], &[u8]), Reject> {
     if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
         return Err(Reject::Header);
     }
-    let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
-    let first = value.iter().position(|b| !is_ows(b)).unwrap_or(value.len());
-    let last = value
-        .iter()
-        .rposition(|b| !is_ows(b))
-        .map_or(first, |i| i + 1);
-    let value = &value[first..last];
-    // field-value = *( VCHAR / SP / HTAB / obs-text )
+    // field-value = *( VCHAR / SP / HTAB / obs-text ), with OWS around it:
+    // once that holds, the only ASCII whitespace left to trim is SP and HTAB.
     if !value
         .iter()
         .all(|&b| b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80)
     {
         return Err(Reject::Header);
     }
-    Ok((name, value))
+    Ok((name, value.trim_ascii()))
 }
 
 /// `Host = uri-host [ ":" port ]` (RFC 9110 §7.2), where `uri-host` is an
@@ -497,21 +487,10 @@ fn split_target(target: &[u8], method: Method) -> Result<(String, String), Rejec
     }
     let (path, query) = origin_form.split_once('?').unwrap_or((origin_form, ""));
     let path = percent_decode(path).ok_or(Reject::Target)?;
-    check_query(query)?;
+    // Every `%` starts a `%HH`. Whether the escapes decode to UTF-8 is left
+    // to routing: only a parameter the route reads may be refused for that.
+    percent_decode_bytes(query).ok_or(Reject::Target)?;
     Ok((path, query.to_string()))
-}
-
-/// RFC 3986 `pct-encoded`: every `%` starts a `%HH`. Whether the escapes
-/// decode to UTF-8 is left to routing: only a parameter the route reads
-/// may be refused for that.
-fn check_query(query: &str) -> Result<(), Reject> {
-    let bytes = query.as_bytes();
-    let escapes_ok = (0..bytes.len()).filter(|&i| bytes[i] == b'%').all(|i| {
-        bytes
-            .get(i + 1..i + 3)
-            .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
-    });
-    escapes_ok.then_some(()).ok_or(Reject::Target)
 }
 
 /// The `key=value` pairs of a query string, each percent-decoded (`None`

@@ -4,6 +4,12 @@
 /// Decodes `%XX` escapes (`+` stays `+`: this is a URI, not a form).
 /// `None` for a bad escape or a result that is not UTF-8.
 pub fn percent_decode(text: &str) -> Option<String> {
+    String::from_utf8(percent_decode_bytes(text)?).ok()
+}
+
+/// Decodes `%XX` escapes into bytes, UTF-8 or not; `None` for a bad escape
+/// (RFC 3986 `pct-encoded`: every `%` starts a `%HH`).
+pub fn percent_decode_bytes(text: &str) -> Option<Vec<u8>> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -20,7 +26,7 @@ pub fn percent_decode(text: &str) -> Option<String> {
             i += 1;
         }
     }
-    String::from_utf8(out).ok()
+    Some(out)
 }
 
 #[cfg(test)]

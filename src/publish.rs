@@ -17,8 +17,8 @@ use std::thread;
 use std::time::Instant;
 
 use crate::config::{Config, FeedKind};
-use crate::feed::sim::{self, RandomWalk};
-use crate::feed::{now_ms, stdin::Lines};
+use crate::feed::sim::RandomWalk;
+use crate::feed::stdin::Lines;
 use crate::hub::Price;
 use crate::redis::{Backoff, Connection, RedisError, REDIS_TIMEOUT};
 use crate::sys::StopSignals;
@@ -58,7 +58,7 @@ pub fn run(config: &Config, signals: StopSignals) -> ExitCode {
     );
     match config.feed {
         FeedKind::Stdin => {
-            let mut lines = Lines::new(io::stdin().lock(), "stdin");
+            let mut lines = Lines::new(io::stdin().lock());
             let mut written = 0u64;
             while let Some(line) = lines.next_line() {
                 // A bad line was logged by `Lines`; a publisher has no metrics.
@@ -79,13 +79,9 @@ pub fn run(config: &Config, signals: StopSignals) -> ExitCode {
         _ => {
             let seed = config.seed.unwrap_or_else(|| fastrand::u64(..));
             let mut walk = RandomWalk::new(&config.symbols, config.interval, seed);
-            let mut next = Instant::now();
             let mut dropped = 0u64;
             loop {
-                let now = Instant::now();
-                let ts = now_ms();
-                let due = sim::ticks_due(&mut next, now, config.interval);
-                let prices: Vec<Price> = (0..due).flat_map(|_| walk.step(ts)).collect();
+                let (due, prices) = walk.next_ticks();
                 if out.try_write(&prices).is_err() {
                     dropped += u64::from(due);
                 } else if dropped > 0 {
@@ -94,7 +90,6 @@ pub fn run(config: &Config, signals: StopSignals) -> ExitCode {
                     );
                     dropped = 0;
                 }
-                thread::sleep(next.saturating_duration_since(Instant::now()));
             }
         }
     }

@@ -39,6 +39,8 @@ pub struct RandomWalk {
     rng: fastrand::Rng,
     walks: Vec<Walk>,
     interval: Duration,
+    /// When the next tick is due.
+    next: Instant,
 }
 
 impl RandomWalk {
@@ -63,7 +65,19 @@ impl RandomWalk {
             rng: fastrand::Rng::with_seed(seed),
             walks,
             interval,
+            next: Instant::now(),
         }
+    }
+
+    /// Sleeps until the next tick on the fixed schedule, then steps once per
+    /// tick due (see [`ticks_due`]): how many ticks, and their prices, all
+    /// stamped now.
+    pub fn next_ticks(&mut self) -> (u32, Vec<Price>) {
+        thread::sleep(self.next.saturating_duration_since(Instant::now()));
+        let now = Instant::now();
+        let ts = now_ms();
+        let due = ticks_due(&mut self.next, now, self.interval);
+        (due, (0..due).flat_map(|_| self.step(ts)).collect())
     }
 
     /// Moves every symbol one step; returns the new prices stamped `ts_ms`.
@@ -109,25 +123,15 @@ pub const MAX_TICKS_OWED: u32 = 1000;
 /// ticks the feed owes (it was held up: a busy host, clients taking the
 /// hub's lock) are made up at once as one publish, so no event is lost.
 pub fn run(mut walk: RandomWalk, hub: &Hub, metrics: &Metrics) {
-    let interval = walk.interval;
-    let mut next = Instant::now();
-    let mut prices = Vec::new();
     loop {
-        let now = Instant::now();
-        let ts = now_ms();
-        for _ in 0..ticks_due(&mut next, now, interval) {
-            prices.extend(walk.step(ts));
-        }
-        metrics.published(hub.publish(&prices));
-        prices.clear();
-        thread::sleep(next.saturating_duration_since(Instant::now()));
+        metrics.published(hub.publish(&walk.next_ticks().1));
     }
 }
 
 /// How many ticks are due at `now` (at least one: the caller wakes for the
 /// tick at `next`), moving `next` to the next tick after them. Beyond
 /// [`MAX_TICKS_OWED`] the missed ticks are skipped.
-pub fn ticks_due(next: &mut Instant, now: Instant, interval: Duration) -> u32 {
+fn ticks_due(next: &mut Instant, now: Instant, interval: Duration) -> u32 {
     let mut due = 1;
     *next += interval;
     while *next <= now && due <= MAX_TICKS_OWED {

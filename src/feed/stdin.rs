@@ -111,24 +111,21 @@ fn read_line_bounded(
     Ok(LineRead::Line)
 }
 
-/// The lines of an input, parsed, in order: a bad line is warned about
-/// (with its number, naming `what` the input is) and handed to the caller
-/// to count.
+/// The lines of stdin (or of any input), parsed, in order: a bad line is
+/// warned about (with its number) and handed to the caller to count.
 pub struct Lines<R> {
     reader: BufReader<R>,
     line: Vec<u8>,
     number: u64,
-    what: &'static str,
 }
 
 impl<R: Read> Lines<R> {
-    /// Lines of `input`, called `what` in warnings.
-    pub fn new(input: R, what: &'static str) -> Lines<R> {
+    /// Lines of `input`, called stdin in warnings.
+    pub fn new(input: R) -> Lines<R> {
         Lines {
             reader: BufReader::with_capacity(64 * 1024, input),
             line: Vec::with_capacity(256),
             number: 0,
-            what,
         }
     }
 
@@ -138,10 +135,7 @@ impl<R: Read> Lines<R> {
     pub fn next_line(&mut self) -> Option<Result<Option<Price>, LineError>> {
         let read = read_line_bounded(&mut self.reader, &mut self.line, MAX_LINE_BYTES)
             .unwrap_or_else(|e| {
-                crate::log!(
-                    "tickstream: cannot read {}: {e}; treating it as its end",
-                    self.what
-                );
+                crate::log!("tickstream: cannot read stdin: {e}; treating it as its end");
                 LineRead::Eof
             });
         self.number += 1;
@@ -151,11 +145,7 @@ impl<R: Read> Lines<R> {
             LineRead::Line => parse_line(&self.line, now_ms),
         };
         if let Err(e) = &parsed {
-            crate::log!(
-                "tickstream: {} line {} skipped: {e}",
-                self.what,
-                self.number
-            );
+            crate::log!("tickstream: stdin line {} skipped: {e}", self.number);
         }
         Some(parsed)
     }
@@ -177,7 +167,7 @@ impl<R: Read> Lines<R> {
 /// together are published as one tick (still one id each), never held back
 /// waiting for more input.
 pub fn run(input: impl Read, hub: &Hub, metrics: &Metrics) {
-    let mut lines = Lines::new(input, "stdin");
+    let mut lines = Lines::new(input);
     let mut batch: Vec<Price> = Vec::new();
     while let Some(line) = lines.next_line() {
         match line {

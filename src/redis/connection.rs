@@ -204,12 +204,9 @@ impl Connection {
             args
         });
         let id = |reply: Reply| match reply {
-            Reply::Bulk(Some(id)) => std::str::from_utf8(&id)
-                .ok()
-                .and_then(|id| EventId::parse(id, IdForm::Stream))
-                .ok_or(RedisError::Unexpected(
-                    "XADD: an entry id that is not MS-SEQ",
-                )),
+            Reply::Bulk(Some(id)) => stream_id(&id).ok_or(RedisError::Unexpected(
+                "XADD: an entry id that is not MS-SEQ",
+            )),
             Reply::Error(message) => Err(RedisError::Server(one_line(&message))),
             _ => Err(RedisError::Unexpected("XADD: expected an entry id")),
         };
@@ -357,13 +354,10 @@ impl Connection {
             .map(|_| self.read_reply(wait.clamp(MIN_WAIT, MAX_WAIT)))
             .collect::<Result<Vec<Reply>, RedisError>>()?;
         self.usable = true;
-        match replies.iter().find_map(|r| match r {
-            Reply::Error(message) => Some(one_line(message)),
-            _ => None,
-        }) {
-            Some(message) => Err(RedisError::Server(message)),
-            None => Ok(replies),
+        if let Some(Reply::Error(message)) = replies.iter().find(|r| matches!(r, Reply::Error(_))) {
+            return Err(RedisError::Server(one_line(message)));
         }
+        Ok(replies)
     }
 
     /// Reads until the parser has one whole reply. It must begin within
@@ -463,13 +457,15 @@ fn entry(reply: Reply) -> Result<Entry, RedisError> {
         }
         _ => return Err(RedisError::Unexpected(SHAPE)),
     };
-    let id = std::str::from_utf8(&id)
-        .ok()
-        .and_then(|id| EventId::parse(id, IdForm::Stream));
-    entry.id = id.ok_or(RedisError::Unexpected(
+    entry.id = stream_id(&id).ok_or(RedisError::Unexpected(
         "a stream entry id that is not MS-SEQ",
     ))?;
     Ok(entry)
+}
+
+/// A stream entry id as Redis sends it, `MS-SEQ`.
+fn stream_id(id: &[u8]) -> Option<EventId> {
+    EventId::parse(std::str::from_utf8(id).ok()?, IdForm::Stream)
 }
 
 /// Text from the server made fit for one log line: control characters

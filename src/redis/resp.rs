@@ -162,7 +162,7 @@ impl Parser {
                     let Some(&kind) = input.get(pos) else {
                         return Ok((pos, None));
                     };
-                    self.count(1)?;
+                    count(&mut self.counted, 1)?;
                     if !b"+-:$*".contains(&kind) {
                         return Err(RespError::Type);
                     }
@@ -183,10 +183,7 @@ impl Parser {
                         return Ok((pos, None));
                     };
                     pos += 1;
-                    self.counted += 1;
-                    if self.counted > MAX_REPLY_BYTES {
-                        return Err(RespError::TooLarge);
-                    }
+                    count(&mut self.counted, 1)?;
                     match (byte, *cr) {
                         (b'\n', true) => {}
                         (_, true) | (b'\n', false) => return Err(RespError::Line),
@@ -246,15 +243,6 @@ impl Parser {
         }
     }
 
-    /// Counts `n` more bytes of the reply against its limit.
-    fn count(&mut self, n: usize) -> Result<(), RespError> {
-        self.counted = self.counted.saturating_add(n);
-        match self.counted > MAX_REPLY_BYTES {
-            true => Err(RespError::TooLarge),
-            false => Ok(()),
-        }
-    }
-
     /// A line after its type byte is complete: the value it makes, or
     /// `None` when a bulk payload or an array's elements follow.
     fn line_done(&mut self, kind: u8, line: &[u8]) -> Result<Option<Reply>, RespError> {
@@ -268,7 +256,7 @@ impl Parser {
             (b'$', Some(len)) => {
                 // The payload and its CRLF count, unless it is skipped.
                 let kept = len <= MAX_VALUE_BYTES;
-                self.count(if kept { len + 2 } else { 2 })?;
+                count(&mut self.counted, if kept { len + 2 } else { 2 })?;
                 let kept = kept.then(|| Vec::with_capacity(len));
                 self.state = State::Bulk {
                     len,
@@ -305,6 +293,14 @@ impl Parser {
             value = Reply::Array(Some(items));
         }
     }
+}
+
+/// Counts `n` more bytes of a reply against its limit.
+fn count(counted: &mut usize, n: usize) -> Result<(), RespError> {
+    *counted = counted.saturating_add(n);
+    (*counted <= MAX_REPLY_BYTES)
+        .then_some(())
+        .ok_or(RespError::TooLarge)
 }
 
 /// A `$` or `*` line's length: `None` for `-1`; a length too large for
