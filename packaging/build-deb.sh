@@ -1,6 +1,7 @@
 #!/bin/sh
 # Builds the tickstream Debian package from this checkout:
-#   packaging/build-deb.sh        ->  target/debian/tickstream_VERSION-REV_amd64.deb
+#   packaging/build-deb.sh           ->  target/debian/tickstream_VERSION-REV_amd64.deb
+#   packaging/build-deb.sh --binary  ->  only the static binary (its path)
 # (under $CARGO_TARGET_DIR when set). Needs cargo with the
 # x86_64-unknown-linux-gnu target, dpkg-deb, gzip and awk; no cargo-deb. Its
 # last line of output is the package's path. When lintian is installed it
@@ -26,6 +27,10 @@ case $target_dir in /*) ;; *) target_dir=$PWD/$target_dir ;; esac
 RUSTFLAGS="-C target-feature=+crt-static" \
     cargo build --release --locked --target "$target"
 binary=$target_dir/$target/release/tickstream
+if [ "${1:-}" = --binary ]; then
+    echo "$binary"
+    exit 0
+fi
 
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
 # The Debian version: the first entry of packaging/debian/changelog, which
