@@ -11,6 +11,7 @@ mod faults;
 mod fleet;
 mod nginx;
 mod ops;
+mod package;
 // bench's `/proc` reader and response parser: std only, so the server's
 // tests include their source rather than depending on the bench crate (and
 // its event loop). Their unit tests run here too.

@@ -173,6 +173,12 @@ impl Server {
         Server::spawn_command(command, args, false, Stderr::Drain)
     }
 
+    /// Starts `command` (the server, or a tool that runs it, such as
+    /// `strace`) with these flags, as [`Server::start`] starts the binary.
+    pub fn start_command(command: Command, args: &[&str]) -> Server {
+        Server::spawn_command(command, args, false, Stderr::Drain)
+    }
+
     fn spawn(args: &[&str], piped_stdin: bool, stderr: Stderr) -> Server {
         Server::spawn_command(
             Command::new(env!("CARGO_BIN_EXE_tickstream")),
