@@ -61,12 +61,12 @@ fn prometheus_scrapes_with_a_metrics_token_and_not_without() {
 
     // The README's block, once as it is and once with the other token.
     let block = readme_block("yaml prometheus");
-    assert!(block.contains("/etc/tickstream/metrics.token"), "{block}");
+    assert!(block.contains("/etc/prometheus/tickstream.token"), "{block}");
     assert!(block.contains("127.0.0.1:4444"), "{block}");
     let job = |name: &str, token: &std::path::Path| {
         block
             .replace("job_name: tickstream", &format!("job_name: {name}"))
-            .replace("/etc/tickstream/metrics.token", token.to_str().unwrap())
+            .replace("/etc/prometheus/tickstream.token", token.to_str().unwrap())
             .replace("127.0.0.1:4444", &server.addr.to_string())
             .replace("scrape_interval: 15s", "scrape_interval: 1s")
     };
