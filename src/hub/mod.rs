@@ -20,13 +20,16 @@
 //! more CPU than the write it waits for (BENCHMARKS.md has both figures).
 //!
 //! A conflated (`?throttle=`) subscriber has no queue at all: it reads the
-//! newest event of each symbol when its period is up, and the hub only
-//! wakes it when it asked to be woken (it found nothing new).
+//! newest event of each symbol when its period is up. The hub wakes it at
+//! the first publish it takes once that time has come (or, when it found
+//! nothing new, at the next one), so conflated streams wake together with a
+//! tick, as live ones do, and write events just published. It unparks them
+//! only after releasing its lock, which they then read.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::marker::PhantomData;
 use std::ops::Bound;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::{self, Thread};
@@ -150,9 +153,19 @@ impl Subscription {
         let runs = newest_since(&state, self.cursor, &self.selection);
         match runs.last() {
             Some(run) => self.cursor = Some(run.first_id()),
-            None => self.inbox.armed.store(true, Ordering::Relaxed),
+            None => self.inbox.wake_at.store(0, Ordering::Relaxed),
         }
         runs
+    }
+
+    /// Conflated: asks the hub to wake this thread at the first publish it
+    /// takes at or after `due`.
+    pub fn wake_at(&self, due: Instant) {
+        // Under the lock, as every change of `wake_at`: the hub's look at it
+        // is then never torn by this store.
+        let _state = self.hub.read();
+        let nanos = due.saturating_duration_since(self.hub.started).as_nanos();
+        self.inbox.wake_at.store(nanos as u64, Ordering::Relaxed);
     }
 }
 
@@ -168,8 +181,10 @@ struct Inbox {
     queued: AtomicUsize,
     /// Set when the hub dropped the subscriber for a full queue.
     dropped_slow: AtomicBool,
-    /// Conflated: set when the subscriber wants a wake-up at the next event.
-    armed: AtomicBool,
+    /// Conflated: the hub wakes the subscriber at the first publish it takes
+    /// at or after this many nanoseconds past [`Hub`]'s start (0: the next;
+    /// [`NOT_WAITING`]: none).
+    wake_at: AtomicU64,
     /// Set when the server ends this stream: [`DRAIN`] or [`REVOKED`].
     ended: AtomicU8,
     /// The thread to wake.
@@ -215,6 +230,9 @@ impl Ender {
     }
 }
 
+/// [`Inbox::wake_at`] of a conflated subscriber that is not waiting.
+const NOT_WAITING: u64 = u64::MAX;
+
 /// Values of [`Inbox::ended`].
 const DRAIN: u8 = 1;
 const REVOKED: u8 = 2;
@@ -227,6 +245,8 @@ fn end(inbox: &Inbox, why: u8) {
 /// The broadcast point between the feed and the connections.
 pub struct Hub {
     state: RwLock<State>,
+    /// What [`Inbox::wake_at`] counts from.
+    started: Instant,
     form: IdForm,
     history_limit: usize,
     queue_len: usize,
@@ -242,6 +262,7 @@ impl Hub {
                 next_counter: first_id,
                 ..State::default()
             }),
+            started: Instant::now(),
             form,
             history_limit,
             queue_len: queue_len.max(1),
@@ -267,7 +288,11 @@ impl Hub {
         let first = state.next_counter;
         state.next_counter += prices.len() as u64;
         let events: Vec<(EventId, &Price)> = (first..).map(EventId::counter).zip(prices).collect();
-        self.publish_locked(&mut state, &events, true)
+        let mut woken = Vec::new();
+        let published = self.publish_locked(&mut state, &events, true, &mut woken);
+        drop(state);
+        woken.iter().for_each(Thread::unpark);
+        published
     }
 
     /// Publishes events named by the feed (stream entry ids) as one tick,
@@ -292,11 +317,15 @@ impl Hub {
         let runs = newest_since(&state, None, &Selection::everything());
         let snapshot = Arc::new(Tick::gather(&runs));
         let history: Vec<Arc<Tick>> = state.history.iter().cloned().collect();
-        let queue_len = self.queue_len;
+        let (queue_len, now, mut woken) = (self.queue_len, self.nanos(), Vec::new());
         state.subscribers.retain(|s| match s.resumed {
-            false => runs.is_empty() || deliver(s, &snapshot, queue_len),
-            true => history.iter().all(|tick| deliver(s, tick, queue_len)),
+            false => runs.is_empty() || deliver(s, &snapshot, queue_len, now, &mut woken),
+            true => history
+                .iter()
+                .all(|tick| deliver(s, tick, queue_len, now, &mut woken)),
         });
+        drop(state);
+        woken.iter().for_each(Thread::unpark);
     }
 
     fn take_named(&self, events: &[(EventId, Price)], fan_out: bool) -> usize {
@@ -313,14 +342,26 @@ impl Hub {
             })
             .map(|(id, price)| (*id, price))
             .collect();
-        self.publish_locked(&mut state, &fresh, fan_out)
+        let mut woken = Vec::new();
+        let published = self.publish_locked(&mut state, &fresh, fan_out, &mut woken);
+        drop(state);
+        woken.iter().for_each(Thread::unpark);
+        published
     }
 
+    /// Nanoseconds since the hub's start: the clock of [`Inbox::wake_at`].
+    fn nanos(&self) -> u64 {
+        self.started.elapsed().as_nanos() as u64
+    }
+
+    /// Publishes `events` as one tick; the conflated subscribers to wake go
+    /// to `woken`, for the caller to unpark once the lock is released.
     fn publish_locked(
         &self,
         state: &mut State,
         events: &[(EventId, &Price)],
         fan_out: bool,
+        woken: &mut Vec<Thread>,
     ) -> usize {
         if events.is_empty() {
             return 0;
@@ -346,8 +387,10 @@ impl Hub {
             remember_latest(state, run);
         }
         if fan_out {
-            let queue_len = self.queue_len;
-            state.subscribers.retain(|s| deliver(s, &tick, queue_len));
+            let (queue_len, now) = (self.queue_len, self.nanos());
+            state
+                .subscribers
+                .retain(|s| deliver(s, &tick, queue_len, now, woken));
         }
         events.len()
     }
@@ -405,7 +448,7 @@ impl Hub {
         let inbox = Arc::new(Inbox {
             queued: AtomicUsize::new(0),
             dropped_slow: AtomicBool::new(false),
-            armed: AtomicBool::new(false),
+            wake_at: AtomicU64::new(NOT_WAITING),
             ended: AtomicU8::new(if state.draining { DRAIN } else { 0 }),
             reader: thread::current(),
         });
@@ -460,15 +503,23 @@ impl Hub {
 }
 
 /// Hands `tick` to one subscriber if it takes any of it: queues it (or
-/// drops a subscriber whose queue of `queue_len` is full), or wakes a
-/// conflated one that asked. Returns false to forget the subscriber.
-fn deliver(s: &Subscriber, tick: &Arc<Tick>, queue_len: usize) -> bool {
+/// drops a subscriber whose queue of `queue_len` is full), or, for a
+/// conflated one whose wake-up time has come by `now`, adds its thread to
+/// `woken`. Returns false to forget the subscriber.
+fn deliver(
+    s: &Subscriber,
+    tick: &Arc<Tick>,
+    queue_len: usize,
+    now: u64,
+    woken: &mut Vec<Thread>,
+) -> bool {
     if !tick.any_taken(&s.selection) {
         return true;
     }
     let Some(queue) = &s.queue else {
-        if s.inbox.armed.swap(false, Ordering::Relaxed) {
-            s.inbox.reader.unpark();
+        if s.inbox.wake_at.load(Ordering::Relaxed) <= now {
+            s.inbox.wake_at.store(NOT_WAITING, Ordering::Relaxed);
+            woken.push(s.inbox.reader.clone());
         }
         return true;
     };
@@ -862,10 +913,10 @@ mod tests {
             frame(20, "A", "20") + &frame(21, "C", "9")
         );
         assert_eq!(conflated_write(&mut sub), "");
-        // Nothing new: armed, so the next event wakes it.
-        assert!(sub.inbox.armed.load(Ordering::Relaxed));
+        // Nothing new: waiting, so the next event wakes it.
+        assert_eq!(sub.inbox.wake_at.load(Ordering::Relaxed), 0);
         hub.publish(&[price("B", "7")]);
-        assert!(!sub.inbox.armed.load(Ordering::Relaxed));
+        assert_eq!(sub.inbox.wake_at.load(Ordering::Relaxed), NOT_WAITING);
         assert_eq!(conflated_write(&mut sub), frame(22, "B", "7"));
         // Resume: the newest missed event per symbol.
         let mut resumed = hub.subscribe(wants(
@@ -918,6 +969,29 @@ mod tests {
         assert_eq!(drain(&early), stream_frame(2, 0, "A", "3"));
         let missed = stream_frames(&[(1, 1, "B", "2"), (2, 0, "A", "3")]);
         assert_eq!(drain(&resume(&hub, EventId::stream(1, 0))), missed);
+    }
+
+    #[test]
+    fn a_conflated_subscriber_is_woken_by_the_first_publish_it_takes_once_due() {
+        let hub = Hub::new(IdForm::Counter, 1, 16, 1);
+        let sub = hub.subscribe(wants(
+            Filter::only(vec![sym("A")]),
+            None,
+            true,
+            Dialect::Prices,
+        ));
+        let waiting = || sub.inbox.wake_at.load(Ordering::Relaxed) != NOT_WAITING;
+        assert!(!waiting());
+        // Not due yet: a publish leaves it asleep.
+        sub.wake_at(Instant::now() + Duration::from_secs(3600));
+        hub.publish(&[price("A", "1")]);
+        assert!(waiting());
+        // Due: a publish of another symbol does not wake it, one of its own does.
+        sub.wake_at(Instant::now());
+        hub.publish(&[price("B", "1")]);
+        assert!(waiting());
+        hub.publish(&[price("A", "2")]);
+        assert!(!waiting());
     }
 
     #[test]

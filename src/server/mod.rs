@@ -22,7 +22,6 @@ pub mod stream;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Instant;
 
 use crate::auth::Access;
 use crate::config::Config;
@@ -58,9 +57,6 @@ pub struct Shared {
     pub access: Option<Access>,
     /// Open streams per token subscriber (`--max-streams-per-sub`).
     pub subscribers: Subscribers,
-    /// Where conflated streams' periods count from: streams of one period
-    /// wake at the same instants (see [`stream`]).
-    pub epoch: Instant,
 }
 
 impl Shared {
@@ -83,7 +79,6 @@ impl Shared {
             stopping: AtomicBool::new(false),
             access,
             subscribers: Subscribers::default(),
-            epoch: Instant::now(),
         }
     }
 }

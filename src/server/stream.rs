@@ -237,56 +237,45 @@ impl EventWriter<'_> {
 
     /// At most one write of events per `period`: the newest event of each
     /// symbol that changed since the last one. The thread sleeps through
-    /// the period (waking only for heartbeats, which do not count); the hub
-    /// wakes it early only when it found nothing new and asked.
-    ///
-    /// Writes fall on a grid of `period`s counted from [`Shared::epoch`], at
-    /// most one in each, so every stream of one period wakes at the same
-    /// instants, as one tick wakes unthrottled streams, rather than each at
-    /// its own (BENCHMARKS.md, issue 17: the scattered wake-ups cost NN).
+    /// the period (waking only for heartbeats, which do not count); once it
+    /// is up, the hub wakes it at the first publish it takes, so streams of
+    /// one period wake together, with a tick, rather than each on a timer of
+    /// its own (BENCHMARKS.md, issue 17: NN).
     fn conflated(
         &mut self,
         sub: &mut Subscription,
         period: Duration,
         heartbeat: Duration,
     ) -> Result<Infallible, DisconnectReason> {
-        let epoch = self.shared.epoch;
-        let grid = |at: Instant| {
-            let nanos = period.as_nanos();
-            let periods = (at - epoch).as_nanos().div_ceil(nanos);
-            epoch + Duration::from_nanos((periods * nanos) as u64)
-        };
-        let mut due = grid(Instant::now() + period);
+        let mut due = Instant::now() + period;
         let mut last_write = Instant::now();
         loop {
             let until_expiry = self.before_expiry(heartbeat)?;
             let now = Instant::now();
-            let next_heartbeat = last_write + heartbeat;
-            if now >= due {
+            if now < due {
+                sub.wake_at(due);
+            } else {
+                // With nothing new, the hub wakes us at the next event.
                 let runs = sub.newest_since();
                 if !runs.is_empty() {
                     self.write_runs(sub, Vec::new(), runs)?;
                     last_write = Instant::now();
-                    // On time: the next cell; woken late by news: the first
-                    // cell a whole period after this write.
-                    due = match now < due + period / 2 {
+                    // The next period follows this one, unless this write
+                    // came a whole period late (the feed was quiet).
+                    due = match now < due + period {
                         true => due + period,
-                        false => grid(now + period),
+                        false => now + period,
                     };
                     continue;
                 }
             }
+            let next_heartbeat = last_write + heartbeat;
             if now >= next_heartbeat {
                 self.write(sub, sse::HEARTBEAT, 0)?;
                 last_write = Instant::now();
                 continue;
             }
-            let wake = match now < due {
-                true => due.min(next_heartbeat),
-                false => next_heartbeat,
-            };
-            let wake = wake.min(now + until_expiry);
-            pause_until(sub, wake)?;
+            pause_until(sub, next_heartbeat.min(now + until_expiry))?;
         }
     }
 
