@@ -18,6 +18,12 @@
 //!   survives `exec`, so the server re-executes itself once with SIGSEGV and
 //!   SIGBUS ignored, then restores their defaults. A stack overflow still
 //!   ends the process with SIGSEGV, only without std's message.
+//! - **Small threads, by glibc's tunables.** The same re-exec sets
+//!   `GLIBC_TUNABLES` (before any the user set, so theirs win): no per-thread
+//!   cache of freed chunks, and a static TLS reserve for one link namespace.
+//!   `GLIBC_TUNABLES` below says what each buys.
+//! - **systemd's `MONOTONIC_USEC=`** needs `CLOCK_MONOTONIC`'s value, which
+//!   std's `Instant` hides: `clock_gettime(2)`.
 //! - **Stopping on SIGTERM and SIGINT, reloading on SIGHUP** (README,
 //!   "Stopping"). No handler runs code: `main` blocks the three signals
 //!   before any thread exists (threads inherit the mask), and one thread
@@ -88,13 +94,15 @@ mod linux {
     /// Set in the environment of the re-executed program.
     const REEXEC_MARK: &str = "TICKSTREAM_REEXECUTED";
     /// glibc's settings for the re-executed program, each buying RSS per
-    /// connection thread (BENCHMARKS.md, issue 17). `tcache_count=0`: a
-    /// thread's freed chunks go back to the arena instead of a cache of its
-    /// own, where they stayed resident for the stream's whole life (heap
-    /// NN KiB -> NN KiB per client). `rtld.nns=1`: the static TLS reserve
-    /// at the top of every thread's stack is sized for one link namespace,
-    /// not four (we never call `dlmopen`), 864 bytes less, so a stream's
-    /// deepest call stays on two stack pages (8,088 bytes deep -> 7,304).
+    /// connection thread (BENCHMARKS.md, issue 17: 12.6 -> 10.6 KiB per
+    /// client at 5,000 @ 1 s). `tcache_count=0`: a thread's freed chunks go
+    /// back to its arena instead of a cache of its own, where they stayed
+    /// resident for the stream's whole life (heap 5.7 -> 2.6 KiB per
+    /// client). `rtld.nns=1`: the static TLS reserve at the top of every
+    /// thread's stack is sized for one link namespace, not four (we never
+    /// call `dlmopen`), 864 bytes less; without it, one stream thread in
+    /// five touched a third stack page (8,088 bytes deep, up to 8,248 with
+    /// glibc's slower malloc path; now 7,304, never past two pages).
     const GLIBC_TUNABLES: &str = "glibc.malloc.tcache_count=0:glibc.rtld.nns=1";
     const SHUT_RD: c_int = 0;
 
