@@ -161,8 +161,9 @@ impl Subscription {
     /// Conflated: asks the hub to wake this thread at the first publish it
     /// takes at or after `due`.
     pub fn wake_at(&self, due: Instant) {
-        // No lock: the hub takes a due time with a compare-exchange, so a
-        // store racing with it is either kept or followed by the unpark.
+        // Under the lock, as every change of `wake_at`: the hub's look at it
+        // is then never torn by this store.
+        let _state = self.hub.read();
         let nanos = due.saturating_duration_since(self.hub.started).as_nanos();
         self.inbox.wake_at.store(nanos as u64, Ordering::Relaxed);
     }
@@ -516,13 +517,8 @@ fn deliver(
         return true;
     }
     let Some(queue) = &s.queue else {
-        let (wake_at, relaxed) = (&s.inbox.wake_at, Ordering::Relaxed);
-        let due = wake_at.load(relaxed);
-        if due <= now
-            && wake_at
-                .compare_exchange(due, NOT_WAITING, relaxed, relaxed)
-                .is_ok()
-        {
+        if s.inbox.wake_at.load(Ordering::Relaxed) <= now {
+            s.inbox.wake_at.store(NOT_WAITING, Ordering::Relaxed);
             woken.push(s.inbox.reader.clone());
         }
         return true;
