@@ -61,7 +61,10 @@ fn prometheus_scrapes_with_a_metrics_token_and_not_without() {
 
     // The README's block, once as it is and once with the other token.
     let block = readme_block("yaml prometheus");
-    assert!(block.contains("/etc/prometheus/tickstream.token"), "{block}");
+    assert!(
+        block.contains("/etc/prometheus/tickstream.token"),
+        "{block}"
+    );
     assert!(block.contains("127.0.0.1:4444"), "{block}");
     let job = |name: &str, token: &std::path::Path| {
         block
