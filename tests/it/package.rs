@@ -60,6 +60,12 @@ fn runs(tool: &str, arg: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// The tools of `tools` (each with an argument it answers) that do not run.
+fn missing<'a>(tools: &[(&'a str, &str)]) -> Vec<&'a str> {
+    let absent = tools.iter().filter(|(tool, arg)| !runs(tool, arg));
+    absent.map(|(tool, _)| *tool).collect()
+}
+
 /// Runs `command`; panics with its output unless it succeeds.
 fn run_ok(command: &mut Command) -> String {
     let out = output(command);
@@ -239,16 +245,12 @@ fn runs_with(tool: &str, args: &[&str]) -> bool {
 /// True if every tool of the package test is there and it may install
 /// packages; otherwise SKIPPED (or a failure under CI).
 fn package_tools() -> bool {
-    let missing: Vec<&str> = [
+    let missing = missing(&[
         ("dpkg-deb", "--version"),
         ("lintian", "--version"),
         ("systemd-analyze", "--version"),
         ("setpriv", "--version"),
-    ]
-    .into_iter()
-    .filter(|(tool, arg)| !runs(tool, arg))
-    .map(|(tool, _)| tool)
-    .collect();
+    ]);
     if !missing.is_empty() {
         skip_or_fail(&format!(
             "{} (apt-get install lintian systemd util-linux); the package test did not run",
@@ -983,11 +985,7 @@ fn trace_redis_replica(binary: &Path, dir: &TempDir, notify: &Path) -> PathBuf {
 
 #[test]
 fn every_syscall_and_socket_family_of_the_server_is_allowed_by_the_unit() {
-    let missing: Vec<&str> = [("strace", "-V"), ("systemd-analyze", "--version")]
-        .into_iter()
-        .filter(|(tool, arg)| !runs(tool, arg))
-        .map(|(tool, _)| tool)
-        .collect();
+    let missing = missing(&[("strace", "-V"), ("systemd-analyze", "--version")]);
     if !missing.is_empty() {
         skip_or_fail(&format!(
             "{} (apt-get install strace systemd); the sandbox test did not run",
