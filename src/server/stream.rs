@@ -240,7 +240,9 @@ impl EventWriter<'_> {
     /// the period (waking only for heartbeats, which do not count); once it
     /// is up, the hub wakes it at the first publish it takes, so streams of
     /// one period wake together, with a tick, rather than each on a timer of
-    /// its own (BENCHMARKS.md, issue 17: NN).
+    /// its own (BENCHMARKS.md, issue 17: 5,000 streams `?throttle=1s` on a
+    /// 100 ms feed took 1.63x the CPU of a 1 s feed, now 1.06-1.21x, and
+    /// their p99 went from 100 ms to 8 ms).
     fn conflated(
         &mut self,
         sub: &mut Subscription,
