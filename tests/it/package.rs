@@ -465,8 +465,8 @@ fn the_package_installs_verifies_and_purges_leaving_nothing() {
     println!("systemd-analyze security --offline=true: {score}");
     assert!(score <= 2.0, "exposure {score} above 2.0");
 
-    // dpkg -r: no process, no file outside /etc; the configuration (and
-    // the user whose group owns the key file) stays.
+    // dpkg -r: no process, no user, no file outside /etc; the
+    // configuration stays, its group root until a reinstall.
     run_ok(root("dpkg").args(["--remove", "tickstream"]));
     assert_eq!(package_status(), "config-files");
     assert_eq!(installed_processes(), Vec::<String>::new());
@@ -495,7 +495,19 @@ fn the_package_installs_verifies_and_purges_leaving_nothing() {
     assert!(left.is_empty(), "left behind by dpkg -r: {left:#?}");
     assert!(exists_for_root("/etc/tickstream/keys"));
     assert!(Path::new("/etc/default/tickstream").exists());
-    assert!(user_exists("tickstream"));
+    assert!(!user_exists("tickstream"), "the user goes with dpkg -r");
+    assert!(!group_exists("tickstream"), "the group goes with dpkg -r");
+    let root_only = (0o640, "root".to_string(), "root".to_string());
+    assert_eq!(mode_owner("/etc/tickstream/keys"), root_only);
+    // A reinstall gives the kept key file back to the service.
+    run_ok(root("dpkg").arg("--install").arg(&deb));
+    assert_eq!(
+        mode_owner("/etc/tickstream/keys"),
+        (0o640, "root".into(), "tickstream".into())
+    );
+    assert!(as_user("tickstream", "tickstream").status.success());
+    assert!(!exists_for_root("/etc/tickstream/.regroup"));
+    run_ok(root("dpkg").args(["--remove", "tickstream"]));
 
     // dpkg -P: nothing at all.
     run_ok(root("dpkg").args(["--purge", "tickstream"]));
