@@ -13,10 +13,13 @@
 //! - systemd's readiness protocol (`Type=notify`), on a datagram socket of
 //!   the test's own: this one runs everywhere.
 //!
-//! The first two need root (for `dpkg`), `dpkg-deb`, `lintian`, `strace`,
-//! `systemd-analyze` and `redis-server`; without them they say SKIPPED, and
-//! under `CI=true` they fail. No running systemd is needed: the maintainer
-//! scripts must work without one, as in a container.
+//! The first two need root (for `dpkg` and the namespace), `dpkg-deb`,
+//! `lintian`, `strace`, `systemd-analyze`, `unshare` and `redis-server`;
+//! without them they say SKIPPED, and under `CI=true` they fail. The package
+//! is installed in a throwaway copy of the system (overlays in a mount
+//! namespace of the test's own), so the machine's own packages, users and
+//! units never change, whatever it has installed. No running systemd is
+//! needed: the maintainer scripts must work without one, as in a container.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -250,6 +253,7 @@ fn package_tools() -> bool {
         ("lintian", "--version"),
         ("systemd-analyze", "--version"),
         ("setpriv", "--version"),
+        ("unshare", "--version"),
     ]);
     if !missing.is_empty() {
         skip_or_fail(&format!(
@@ -259,15 +263,7 @@ fn package_tools() -> bool {
         return false;
     }
     if !is_root() && !runs_with("sudo", &["-n", "true"]) {
-        skip_or_fail("root or sudo -n, for dpkg -i (the package test did not run)");
-        return false;
-    }
-    let status = package_status();
-    if status != "not-installed" {
-        skip_or_fail(&format!(
-            "a machine without the tickstream package (it is {status} here, and the test \
-             would purge it); the package test did not run"
-        ));
+        skip_or_fail("root or sudo -n, for dpkg -i in a namespace (the package test did not run)");
         return false;
     }
     true
@@ -299,11 +295,9 @@ fn mode_owner(path: &str) -> (u32, String, String) {
     (mode, fields[1].to_string(), fields[2].to_string())
 }
 
-#[test]
-fn the_package_installs_verifies_and_purges_leaving_nothing() {
-    if !package_tools() {
-        return;
-    }
+/// The package, built by `packaging/build-deb.sh` and checked by `lintian`:
+/// no error, and each warning explained in the script.
+fn build_and_lint() -> PathBuf {
     let script = Path::new(REPO).join("packaging/build-deb.sh");
     let built = run_ok(
         Command::new(&script)
@@ -312,8 +306,6 @@ fn the_package_installs_verifies_and_purges_leaving_nothing() {
     );
     let deb = PathBuf::from(built.lines().last().expect("the package's path"));
     assert!(deb.is_file(), "{deb:?}");
-
-    // lintian: no error, and each warning explained in the script.
     let lint = output(Command::new("lintian").arg("--allow-root").arg(&deb));
     let lint_text =
         String::from_utf8_lossy(&lint.stdout).into_owned() + &String::from_utf8_lossy(&lint.stderr);
@@ -327,6 +319,79 @@ fn the_package_installs_verifies_and_purges_leaving_nothing() {
             script_text.contains(&format!("W: {tag}")),
             "lintian warning {tag} is neither fixed nor explained in packaging/build-deb.sh"
         );
+    }
+    deb
+}
+
+/// Set, to the package's path, in the package test's throwaway system (see
+/// [`in_a_throwaway_system`]), where the test runs a second time to install it.
+const THROWAWAY_DEB: &str = "TICKSTREAM_PACKAGE_TEST_DEB";
+
+/// The package test's name, for running it again in its throwaway system.
+const PACKAGE_TEST: &str = "package::the_package_installs_verifies_and_purges_leaving_nothing";
+
+/// Runs the package test again, as root, with the package at `deb`, in a
+/// mount and PID namespace of its own where `/etc`, `/usr`, `/var`, `/opt`
+/// and `/srv` are overlays on the machine's, their writes kept in a
+/// temporary directory removed afterwards. `dpkg`, the user and the unit
+/// change that copy only, never the machine: a package someone installed
+/// by the README stays as it was (the test purges it in the copy first),
+/// and any process the package left would end with the namespace.
+fn in_a_throwaway_system(deb: &Path) {
+    const SETUP: &str = r#"set -e
+layers=$1 deb=$2; shift 2
+for d in etc usr var opt srv; do
+    [ -d "/$d" ] && [ ! -L "/$d" ] || continue
+    mkdir -p "$layers/$d/upper" "$layers/$d/work"
+    mount -t overlay "tickstream-test-$d" \
+        -o "lowerdir=/$d,upperdir=$layers/$d/upper,workdir=$layers/$d/work" "/$d"
+done
+export TICKSTREAM_PACKAGE_TEST_DEB="$deb"
+exec "$@""#;
+    let layers = TempDir::new("layers");
+    let out = output(
+        root("unshare")
+            .args(["--mount", "--propagation", "private"])
+            .args([
+                "--pid",
+                "--fork",
+                "--mount-proc",
+                "--",
+                "sh",
+                "-c",
+                SETUP,
+                "sh",
+            ])
+            .arg(&layers.0)
+            .arg(deb)
+            .arg(std::env::current_exe().expect("the test binary"))
+            .args([PACKAGE_TEST, "--exact", "--nocapture", "--test-threads=1"]),
+    );
+    // The work directories are root's, whoever runs the tests.
+    let _ = output(root("rm").arg("-rf").arg(&layers.0));
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    println!("the package test in its throwaway system:\n{text}");
+    assert!(
+        out.status.success() && text.contains("test result: ok. 1 passed"),
+        "the package test in its throwaway system: {}\n{text}",
+        out.status
+    );
+}
+
+#[test]
+fn the_package_installs_verifies_and_purges_leaving_nothing() {
+    let Some(deb) = std::env::var_os(THROWAWAY_DEB) else {
+        if package_tools() {
+            in_a_throwaway_system(&build_and_lint());
+        }
+        return;
+    };
+    let deb = PathBuf::from(deb);
+    // The copy starts from the machine: a package installed there goes first.
+    if package_status() != "not-installed" {
+        println!("the machine has the package: purged in the copy first");
+        run_ok(root("dpkg").args(["--purge", "tickstream"]));
     }
 
     let before = system_paths();
