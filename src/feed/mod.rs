@@ -29,26 +29,7 @@ pub fn now_ms() -> u64 {
 /// counts as up from now until its thread ends (a stdin feed at EOF, or a
 /// panic); the redis feed while it is connected.
 pub fn spawn(config: &Config, hub: Arc<Hub>, metrics: Arc<Metrics>) -> io::Result<()> {
-    let mut config = config.clone();
-    let seed = *config.seed.get_or_insert_with(|| fastrand::u64(..));
-    match config.feed {
-        FeedKind::Sim => {
-            let names: Vec<&str> = config.symbols.iter().map(|s| s.as_str()).collect();
-            crate::log!(
-                "tickstream: sim feed of {} every {:?}, seed {seed}",
-                names.join(","),
-                config.interval
-            );
-        }
-        FeedKind::Stdin => {
-            crate::log!("tickstream: stdin feed: one SYMBOL PRICE [TS_MS] line per event");
-        }
-        FeedKind::Redis => crate::log!(
-            "tickstream: redis feed: stream {:?} at {}",
-            config.stream,
-            config.redis
-        ),
-    }
+    let config = config.clone();
     metrics.set_feed_up(config.feed != FeedKind::Redis);
     thread::Builder::new()
         .name("tickstream-feed".into())
@@ -56,17 +37,20 @@ pub fn spawn(config: &Config, hub: Arc<Hub>, metrics: Arc<Metrics>) -> io::Resul
             let _down = FeedDown(&metrics);
             match config.feed {
                 FeedKind::Sim => {
+                    let seed = config.seed.unwrap_or_else(|| fastrand::u64(..));
+                    crate::log!(
+                        "tickstream: sim feed of {} every {:?}, seed {seed}",
+                        config.symbols.join(","),
+                        config.interval
+                    );
                     let walk = sim::RandomWalk::new(&config.symbols, config.interval, seed);
                     sim::run(walk, &hub, &metrics)
                 }
-                FeedKind::Stdin => stdin::run(io::stdin().lock(), &hub, &metrics),
-                FeedKind::Redis => redis::run(
-                    &config.redis,
-                    &config.stream,
-                    config.history,
-                    &hub,
-                    &metrics,
-                ),
+                FeedKind::Stdin => {
+                    crate::log!("tickstream: stdin feed: one SYMBOL PRICE [TS_MS] line per event");
+                    stdin::run(io::stdin().lock(), &hub, &metrics)
+                }
+                FeedKind::Redis => redis::run(&config, &hub, &metrics),
             }
         })
         .map(drop)

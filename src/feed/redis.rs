@@ -16,12 +16,13 @@ use std::convert::Infallible;
 use std::thread;
 use std::time::Duration;
 
+use crate::config::Config;
 use crate::feed::entry::parse_entry;
 use crate::hub::{Hub, Price};
 use crate::id::EventId;
 use crate::metrics::Metrics;
 use crate::redis::resp::{RespError, MAX_VALUE_BYTES};
-use crate::redis::{Backoff, Connection, Entry, RedisError, RedisUrl, REDIS_TIMEOUT};
+use crate::redis::{Backoff, Connection, Entry, RedisError, REDIS_TIMEOUT};
 
 /// How long one `XREAD` blocks in Redis waiting for an entry.
 const XREAD_BLOCK: Duration = Duration::from_secs(2);
@@ -31,16 +32,15 @@ const PAGE_ENTRIES: usize = 1000;
 
 /// What the feed remembers across connections.
 struct Reader<'a> {
-    url: &'a RedisUrl,
-    key: &'a str,
-    history: usize,
+    /// `--redis`, `--stream` and `--history`.
+    config: &'a Config,
     hub: &'a Hub,
     metrics: &'a Metrics,
     /// True once the history was loaded: every later connection catches
     /// up from `last`.
     loaded: bool,
-    /// The id of the last entry read; `None` if none was (an empty stream).
-    last: Option<EventId>,
+    /// The id of the last entry read; `0-0` (below any entry's) if none was.
+    last: EventId,
     /// Entries asked for per read: halved each time a reply is too large or
     /// too slow, whole again once the feed is following the stream.
     page: usize,
@@ -52,16 +52,20 @@ struct Reader<'a> {
     connected_before: bool,
 }
 
-/// Runs the redis feed forever.
-pub fn run(url: &RedisUrl, key: &str, history: usize, hub: &Hub, metrics: &Metrics) {
+/// Runs the redis feed of `config` forever.
+pub fn run(config: &Config, hub: &Hub, metrics: &Metrics) {
+    let Config {
+        redis: url,
+        stream: key,
+        ..
+    } = config;
+    crate::log!("tickstream: redis feed: stream {key:?} at {url}");
     let mut reader = Reader {
-        url,
-        key,
-        history,
+        config,
         hub,
         metrics,
         loaded: false,
-        last: None,
+        last: EventId::stream(0, 0),
         page: PAGE_ENTRIES,
         behind: false,
         complaint: Some(String::new()),
@@ -90,8 +94,13 @@ pub fn run(url: &RedisUrl, key: &str, history: usize, hub: &Hub, metrics: &Metri
 impl Reader<'_> {
     /// One connection: catch up, then follow the stream until an error.
     fn session(&mut self, backoff: &mut Backoff) -> Result<Infallible, RedisError> {
-        let mut conn = Connection::open(self.url, REDIS_TIMEOUT)?;
-        match conn.key_type(self.key)?.as_str() {
+        let Config {
+            redis: url,
+            stream: key,
+            ..
+        } = self.config;
+        let mut conn = Connection::open(url, REDIS_TIMEOUT)?;
+        match conn.key_type(key)?.as_str() {
             "none" | "stream" => {}
             _ => return Err(RedisError::Server("WRONGTYPE".into())),
         }
@@ -107,9 +116,9 @@ impl Reader<'_> {
                 // that came before the load get the snapshot after it.
                 let newest = self.newest(&mut conn)?;
                 let mut pages = Vec::new();
-                let (mut before, mut wanted) = (newest.and_then(next_id), self.history);
+                let (mut before, mut wanted) = (newest.and_then(next_id), self.config.history);
                 while let (Some(end), true) = (before, wanted > 0) {
-                    let entries = conn.xrevrange_before(self.key, Some(end), wanted.min(page))?;
+                    let entries = conn.xrevrange_before(key, Some(end), wanted.min(page))?;
                     wanted = wanted.saturating_sub(entries.len());
                     before = entries.first().map(|e| e.id);
                     let last_page = entries.len() < page;
@@ -122,13 +131,12 @@ impl Reader<'_> {
                     self.take(entries, false);
                 }
                 self.hub.send_snapshot();
-                self.last = newest;
+                self.last = newest.unwrap_or(self.last);
                 self.loaded = true;
             }
             // From the stream's start if nothing was read yet.
             true => loop {
-                let after = self.last.unwrap_or(EventId::stream(0, 0));
-                let entries = conn.xrange_after(self.key, after, page)?;
+                let entries = conn.xrange_after(key, self.last, page)?;
                 self.take(&entries, true);
                 if entries.len() < page {
                     break;
@@ -138,19 +146,14 @@ impl Reader<'_> {
         self.metrics.set_feed_up(true);
         self.page = PAGE_ENTRIES;
         loop {
-            let after = self.last.unwrap_or(EventId::stream(0, 0));
-            let entries = conn.xread_after(self.key, after, XREAD_BLOCK, page)?;
+            let entries = conn.xread_after(key, self.last, XREAD_BLOCK, page)?;
             if entries.is_empty() {
                 self.check_behind(&mut conn)?;
             }
             // Only a read that worked clears the back-off and the complaint.
             backoff.reset();
             if self.complaint.take().is_some() {
-                crate::log!(
-                    "tickstream: redis feed reading stream {:?} at {}",
-                    self.key,
-                    self.url
-                );
+                crate::log!("tickstream: redis feed reading stream {key:?} at {url}");
             }
             self.take(&entries, true);
         }
@@ -160,27 +163,23 @@ impl Reader<'_> {
     /// it was deleted and re-created, and nothing comes until it passes
     /// that id again.
     fn check_behind(&mut self, conn: &mut Connection) -> Result<(), RedisError> {
-        let behind = match (self.newest(conn)?, self.last) {
-            (Some(newest), Some(last)) if newest < last => {
-                if !self.behind {
-                    crate::log!(
-                        "tickstream: redis stream {:?}: newest entry {newest} is below the last one \
-                         read, {last}; was it deleted and re-created? Waiting for entries after {last}",
-                        self.key,
-                    );
-                }
-                true
-            }
-            _ => false,
-        };
-        self.behind = behind;
+        let (last, newest) = (self.last, self.newest(conn)?);
+        let behind = newest.filter(|newest| *newest < last);
+        if let (Some(newest), false) = (behind, self.behind) {
+            crate::log!(
+                "tickstream: redis stream {:?}: newest entry {newest} is below the last one \
+                 read, {last}; was it deleted and re-created? Waiting for entries after {last}",
+                self.config.stream,
+            );
+        }
+        self.behind = behind.is_some();
         Ok(())
     }
 
     /// The id of the stream's newest entry; `None` if it is empty.
     fn newest(&self, conn: &mut Connection) -> Result<Option<EventId>, RedisError> {
         Ok(conn
-            .xrevrange_before(self.key, None, 1)?
+            .xrevrange_before(&self.config.stream, None, 1)?
             .first()
             .map(|e| e.id))
     }
@@ -191,7 +190,7 @@ impl Reader<'_> {
     fn take(&mut self, entries: &[Entry], live: bool) {
         let mut events = Vec::with_capacity(entries.len());
         for entry in entries {
-            self.last = Some(entry.id);
+            self.last = entry.id;
             match price_of(entry) {
                 Ok(price) => events.push((entry.id, price)),
                 Err(e) => {
