@@ -86,17 +86,10 @@ fn read_line_bounded(
     if line.last() == Some(&b'\n') {
         line.pop();
     } else if line.len() > max + 1 {
-        // Read the rest of the line through, holding none of it.
-        loop {
-            let available = match reader.fill_buf() {
-                Ok(b) => b,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            let newline = available.iter().position(|b| *b == b'\n');
-            let used = newline.map_or(available.len(), |i| i + 1);
-            reader.consume(used);
-            if newline.is_some() || used == 0 {
+        // Read the rest of the line through, one bounded piece at a time.
+        while line.last() != Some(&b'\n') {
+            line.clear();
+            if reader.take(max as u64 + 2).read_until(b'\n', line)? == 0 {
                 break;
             }
         }
