@@ -25,25 +25,19 @@ pub enum DisconnectReason {
 }
 
 impl DisconnectReason {
-    const ALL: [DisconnectReason; 6] = [
-        DisconnectReason::Closed,
-        DisconnectReason::Slow,
-        DisconnectReason::WriteTimeout,
-        DisconnectReason::Drain,
-        DisconnectReason::Expired,
-        DisconnectReason::Revoked,
+    /// The label values (and log words), in the order of the variants.
+    const LABELS: [&'static str; 6] = [
+        "closed",
+        "slow",
+        "write_timeout",
+        "drain",
+        "expired",
+        "revoked",
     ];
 
     /// The label value (and log word) for this reason.
     pub fn as_str(self) -> &'static str {
-        match self {
-            DisconnectReason::Closed => "closed",
-            DisconnectReason::Slow => "slow",
-            DisconnectReason::WriteTimeout => "write_timeout",
-            DisconnectReason::Drain => "drain",
-            DisconnectReason::Expired => "expired",
-            DisconnectReason::Revoked => "revoked",
-        }
+        Self::LABELS[self as usize]
     }
 }
 
@@ -60,7 +54,7 @@ pub struct Metrics {
     clients_connected: AtomicU64,
     connections_total: AtomicU64,
     rejected: [AtomicU64; Status::ERRORS.len()],
-    disconnects: [AtomicU64; DisconnectReason::ALL.len()],
+    disconnects: [AtomicU64; DisconnectReason::LABELS.len()],
     events_published: AtomicU64,
     events_sent: AtomicU64,
     bytes_sent: AtomicU64,
@@ -111,9 +105,7 @@ impl Metrics {
 
     /// Counts events and bytes written to a client.
     pub fn sent(&self, events: usize, bytes: usize) {
-        if events > 0 {
-            self.events_sent.fetch_add(events as u64, Ordering::Relaxed);
-        }
+        self.events_sent.fetch_add(events as u64, Ordering::Relaxed);
         self.bytes_sent.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
@@ -186,7 +178,7 @@ impl Metrics {
             family(name, kind, help, &one(value));
         }
         let statuses = Status::ERRORS.iter().map(|s| s.code().to_string());
-        let reasons = DisconnectReason::ALL.iter().map(|r| r.as_str().to_string());
+        let reasons = DisconnectReason::LABELS.iter().map(|r| r.to_string());
         let by_label = [
             (
                 "tickstream_requests_rejected_total",
