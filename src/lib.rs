@@ -67,12 +67,7 @@ pub fn run(
 ) -> ExitCode {
     let strings: Vec<String> = match args.into_iter().map(OsString::into_string).collect() {
         Ok(strings) => strings,
-        Err(arg) => {
-            log::write_now(&format!(
-                "tickstream: {arg:?}: not valid UTF-8 (see --help)"
-            ));
-            return ExitCode::from(USAGE_EXIT);
-        }
+        Err(arg) => return usage_error(&format!("{arg:?}: not valid UTF-8 (see --help)")),
     };
     let env = |name: &str| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
     let print = |text: &str| {
@@ -117,11 +112,8 @@ fn usage_error(problem: &str) -> ExitCode {
 /// `tickstream token`: a token of the configured claims, signed with the
 /// key file's first key.
 fn token(config: &Config) -> Result<String, String> {
-    let path = config
-        .auth_keys
-        .as_deref()
-        .unwrap_or(std::path::Path::new(""));
-    let keys = auth::read_keys(path).map_err(|e| format!("--auth-keys {e}"))?;
+    let path = config.auth_keys.clone().unwrap_or_default();
+    let keys = auth::read_keys(&path).map_err(|e| format!("--auth-keys {e}"))?;
     Ok(auth::mint(
         &keys,
         since_epoch().as_secs(),
