@@ -111,14 +111,10 @@ pub const MAX_SYMBOLS: usize = 256;
 
 impl Default for Config {
     fn default() -> Self {
-        let symbols = ["BTC", "ETH", "SOL", "XRP", "DOGE"];
         Config {
             addr: SocketAddr::from((Ipv4Addr::UNSPECIFIED, DEFAULT_PORT)),
             feed: FeedKind::Sim,
-            symbols: symbols
-                .iter()
-                .filter_map(|s| Symbol::parse(s.as_bytes()).ok())
-                .collect(),
+            symbols: parse_symbols("BTC,ETH,SOL,XRP,DOGE").unwrap_or_default(),
             interval: Duration::from_secs(1),
             seed: None,
             history: 1024,
@@ -230,11 +226,11 @@ pub const FLAGS: &[Flag] = &[
         help: "make the sim prices reproducible (default: random)",
         default: "",
         set: |c, v| {
-            let seed = v.parse().map(Some);
-            put(
-                &mut c.seed,
-                seed.map_err(|_| format!("expected a whole number, got {v:?}")),
-            )
+            c.seed = Some(
+                v.parse()
+                    .map_err(|_| format!("expected a whole number, got {v:?}"))?,
+            );
+            Ok(())
         },
         used_by: SERVE | PUBLISH,
     },
@@ -505,10 +501,6 @@ Authorization: Bearer, the tickstream_token cookie, or ?access_token=.
     text
 }
 
-fn variable(flag: &Flag) -> String {
-    format!("TICKSTREAM_{}", flag.name.to_uppercase().replace('-', "_"))
-}
-
 /// Parses the arguments (without the program name) and the environment,
 /// looked up through `env`. The error is a bad flag or value, as one line
 /// naming the flag (or variable) at fault; the process then exits 2.
@@ -523,7 +515,6 @@ where
         Some(_) => TOKEN,
         None => SERVE,
     };
-    let publish = command == PUBLISH;
     let takes = |flag: &Flag| flag.used_by & command != 0;
     // (flag, where it came from, value) from the command line.
     let mut settings: Vec<(&Flag, String, String)> = Vec::new();
@@ -565,19 +556,20 @@ where
     let from_env = |f: &&Flag| takes(f) && (command != TOKEN || f.name == "auth-keys");
     for flag in FLAGS.iter().filter(from_env) {
         if settings.iter().all(|(given, _, _)| given.name != flag.name) {
-            if let Some(value) = env(&variable(flag)) {
-                settings.push((flag, variable(flag), value));
+            let variable = format!("TICKSTREAM_{}", flag.name.to_uppercase().replace('-', "_"));
+            if let Some(value) = env(&variable) {
+                settings.push((flag, variable, value));
             }
         }
     }
     let mut config = Config::default();
     for (flag, source, value) in &settings {
         (flag.set)(&mut config, value).map_err(|problem| usage(source, &problem))?;
-        if publish && config.feed == FeedKind::Redis {
+        if command == PUBLISH && config.feed == FeedKind::Redis {
             return Err(usage(source, "publish takes --feed sim or stdin"));
         }
     }
-    if publish {
+    if command == PUBLISH {
         return Ok(Command::Publish(Box::new(config)));
     }
     if command == TOKEN {
@@ -622,10 +614,9 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
 
 /// A non-empty value of at most `max` bytes, without control characters.
 fn parse_text(value: &str, max: usize) -> Result<String, String> {
-    match !value.is_empty() && value.len() <= max && !value.chars().any(char::is_control) {
-        true => Ok(value.to_string()),
-        false => Err(format!("expected 1 to {max} bytes of text")),
-    }
+    let text = !value.is_empty() && value.len() <= max && !value.chars().any(char::is_control);
+    text.then(|| value.to_string())
+        .ok_or_else(|| format!("expected 1 to {max} bytes of text"))
 }
 
 /// A duration of at most `longest`.
