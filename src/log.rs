@@ -29,15 +29,13 @@ static WRITTEN: AtomicU64 = AtomicU64::new(0);
 /// Queues one line for stderr. Never blocks; if the logger thread cannot
 /// be started, writes the line itself.
 pub fn line(text: String) {
-    match QUEUE.get_or_init(start_logger) {
-        Some(queue) => {
-            match queue.try_send(text) {
-                Ok(()) => QUEUED.fetch_add(1, Ordering::SeqCst),
-                Err(_) => DROPPED.fetch_add(1, Ordering::Relaxed),
-            };
-        }
-        None => write_now(&text),
-    }
+    let Some(queue) = QUEUE.get_or_init(start_logger) else {
+        return write_now(&text);
+    };
+    match queue.try_send(text) {
+        Ok(()) => QUEUED.fetch_add(1, Ordering::SeqCst),
+        Err(_) => DROPPED.fetch_add(1, Ordering::Relaxed),
+    };
 }
 
 fn start_logger() -> Option<SyncSender<String>> {
