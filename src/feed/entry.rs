@@ -46,9 +46,10 @@ pub fn parse_entry(
 ) -> Result<Price, EntryError> {
     let symbol = Symbol::parse(symbol).map_err(|_| EntryError::Symbol)?;
     let price = normalize_price(price).ok_or(EntryError::Price)?;
+    // Digits only: `u64::from_str` would also take a leading `+`.
     let ts_ms = match ts {
         None => default_ts_ms(),
-        Some(ts) if !ts.is_empty() && ts.iter().all(u8::is_ascii_digit) => std::str::from_utf8(ts)
+        Some(ts) if ts.iter().all(u8::is_ascii_digit) => std::str::from_utf8(ts)
             .ok()
             .and_then(|t| t.parse().ok())
             .ok_or(EntryError::Timestamp)?,
