@@ -92,13 +92,9 @@ pub fn run(
                 Ok(access) => access,
                 Err(e) => return usage_error(&format!("--auth-keys {e}")),
             };
-            match start(*config, access, signal_stacks_dropped, signals) {
-                Ok(never) => match never {},
-                Err(e) => {
-                    log::write_now(&format!("tickstream: {e}"));
-                    ExitCode::FAILURE
-                }
-            }
+            let Err(e) = start(*config, access, signal_stacks_dropped, signals);
+            log::write_now(&format!("tickstream: {e}"));
+            ExitCode::FAILURE
         }
     }
 }
