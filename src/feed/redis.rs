@@ -54,11 +54,7 @@ struct Reader<'a> {
 
 /// Runs the redis feed of `config` forever.
 pub fn run(config: &Config, hub: &Hub, metrics: &Metrics) {
-    let Config {
-        redis: url,
-        stream: key,
-        ..
-    } = config;
+    let (url, key) = (&config.redis, &config.stream);
     crate::log!("tickstream: redis feed: stream {key:?} at {url}");
     let mut reader = Reader {
         config,
@@ -94,11 +90,7 @@ pub fn run(config: &Config, hub: &Hub, metrics: &Metrics) {
 impl Reader<'_> {
     /// One connection: catch up, then follow the stream until an error.
     fn session(&mut self, backoff: &mut Backoff) -> Result<Infallible, RedisError> {
-        let Config {
-            redis: url,
-            stream: key,
-            ..
-        } = self.config;
+        let (url, key) = (&self.config.redis, &self.config.stream);
         let mut conn = Connection::open(url, REDIS_TIMEOUT)?;
         match conn.key_type(key)?.as_str() {
             "none" | "stream" => {}
