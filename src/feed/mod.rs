@@ -36,20 +36,8 @@ pub fn spawn(config: &Config, hub: Arc<Hub>, metrics: Arc<Metrics>) -> io::Resul
         .spawn(move || {
             let _down = FeedDown(&metrics);
             match config.feed {
-                FeedKind::Sim => {
-                    let seed = config.seed.unwrap_or_else(|| fastrand::u64(..));
-                    crate::log!(
-                        "tickstream: sim feed of {} every {:?}, seed {seed}",
-                        config.symbols.join(","),
-                        config.interval
-                    );
-                    let walk = sim::RandomWalk::new(&config.symbols, config.interval, seed);
-                    sim::run(walk, &hub, &metrics)
-                }
-                FeedKind::Stdin => {
-                    crate::log!("tickstream: stdin feed: one SYMBOL PRICE [TS_MS] line per event");
-                    stdin::run(io::stdin().lock(), &hub, &metrics)
-                }
+                FeedKind::Sim => sim::run(&config, &hub, &metrics),
+                FeedKind::Stdin => stdin::run(io::stdin().lock(), &hub, &metrics),
                 FeedKind::Redis => redis::run(&config, &hub, &metrics),
             }
         })

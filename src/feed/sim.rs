@@ -4,6 +4,7 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::config::Config;
 use crate::feed::now_ms;
 use crate::hub::{Hub, Price};
 use crate::metrics::Metrics;
@@ -118,11 +119,18 @@ fn format_price(price: f64) -> String {
 /// host); beyond it (a suspended host) the missed ticks are skipped.
 pub const MAX_TICKS_OWED: u32 = 1000;
 
-/// Runs the sim feed forever on a fixed schedule, one tick per interval of
-/// the walk. A tick that comes late does not shift the ones after it, and
+/// Runs the sim feed of `config` forever on a fixed schedule, one tick per
+/// `--interval`. A tick that comes late does not shift the ones after it, and
 /// ticks the feed owes (it was held up: a busy host, clients taking the
 /// hub's lock) are made up at once as one publish, so no event is lost.
-pub fn run(mut walk: RandomWalk, hub: &Hub, metrics: &Metrics) {
+pub fn run(config: &Config, hub: &Hub, metrics: &Metrics) {
+    let seed = config.seed.unwrap_or_else(|| fastrand::u64(..));
+    crate::log!(
+        "tickstream: sim feed of {} every {:?}, seed {seed}",
+        config.symbols.join(","),
+        config.interval
+    );
+    let mut walk = RandomWalk::new(&config.symbols, config.interval, seed);
     loop {
         metrics.published(hub.publish(&walk.next_ticks().1));
     }

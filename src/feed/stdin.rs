@@ -160,6 +160,7 @@ impl<R: Read> Lines<R> {
 /// together are published as one tick (still one id each), never held back
 /// waiting for more input.
 pub fn run(input: impl Read, hub: &Hub, metrics: &Metrics) {
+    crate::log!("tickstream: stdin feed: one SYMBOL PRICE [TS_MS] line per event");
     let mut lines = Lines::new(input);
     let mut batch: Vec<Price> = Vec::new();
     while let Some(line) = lines.next_line() {
