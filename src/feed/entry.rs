@@ -65,20 +65,16 @@ pub fn parse_entry(
 /// `DIGITS [ "." DIGITS ]`, greater than zero and finite as a double; returns
 /// it without leading zeros (one stays before the point).
 fn normalize_price(text: &[u8]) -> Option<String> {
-    let (int, frac) = match text.iter().position(|b| *b == b'.') {
-        Some(dot) => (&text[..dot], Some(&text[dot + 1..])),
-        None => (text, None),
-    };
-    let digits = |d: &[u8]| !d.is_empty() && d.iter().all(u8::is_ascii_digit);
+    let text = std::str::from_utf8(text).ok()?;
+    let (int, frac) = text
+        .split_once('.')
+        .map_or((text, None), |(i, f)| (i, Some(f)));
+    let digits = |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit());
     if !digits(int) || !frac.is_none_or(digits) {
         return None;
     }
-    let zeros = int
-        .iter()
-        .take_while(|b| **b == b'0')
-        .count()
-        .min(int.len() - 1);
-    let text = std::str::from_utf8(&text[zeros..]).ok()?;
+    let zeros = int.bytes().take_while(|b| *b == b'0').count();
+    let text = &text[zeros.min(int.len() - 1)..];
     let value: f64 = text.parse().ok()?;
     (value > 0.0 && value.is_finite()).then(|| text.to_string())
 }
