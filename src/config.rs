@@ -165,10 +165,9 @@ pub const TOKEN: u8 = 4;
 /// Sets claim `name` of `tickstream token` to the JSON `value`; a flag
 /// given twice: the last.
 fn claim(c: &mut Config, name: &str, value: Result<String, String>) -> Result<(), String> {
-    let member = format!("{}:{}", quote(name), value?);
-    c.claims
-        .retain(|m| !m.starts_with(&format!("{}:", quote(name))));
-    c.claims.push(member);
+    let (key, value) = (format!("{}:", quote(name)), value?);
+    c.claims.retain(|m| !m.starts_with(&key));
+    c.claims.push(key + &value);
     Ok(())
 }
 
