@@ -155,7 +155,6 @@ impl Metrics {
                 let _ = writeln!(out, "{name}{suffix} {value}");
             }
         };
-        let one = |a: &AtomicU64| [(String::new(), get(a).to_string())];
         let labelled = |label: &str, values: &mut dyn Iterator<Item = (String, &AtomicU64)>| {
             values
                 .map(|(v, n)| (format!("{{{label}=\"{v}\"}}"), get(n).to_string()))
@@ -175,25 +174,22 @@ impl Metrics {
             ("process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch in seconds.", &self.start_time_seconds),
         ];
         for (name, kind, help, value) in singles {
-            family(name, kind, help, &one(value));
+            family(name, kind, help, &[(String::new(), get(value).to_string())]);
         }
         let statuses = Status::ERRORS.iter().map(|s| s.code().to_string());
+        family(
+            "tickstream_requests_rejected_total",
+            "counter",
+            "Error answers (4xx and 5xx), by status.",
+            &labelled("status", &mut statuses.zip(&self.rejected)),
+        );
         let reasons = DisconnectReason::LABELS.iter().map(|r| r.to_string());
-        let by_label = [
-            (
-                "tickstream_requests_rejected_total",
-                "Error answers (4xx and 5xx), by status.",
-                labelled("status", &mut statuses.zip(&self.rejected)),
-            ),
-            (
-                "tickstream_disconnects_total",
-                "Stream connections ended, by reason.",
-                labelled("reason", &mut reasons.zip(&self.disconnects)),
-            ),
-        ];
-        for (name, help, samples) in by_label {
-            family(name, "counter", help, &samples);
-        }
+        family(
+            "tickstream_disconnects_total",
+            "counter",
+            "Stream connections ended, by reason.",
+            &labelled("reason", &mut reasons.zip(&self.disconnects)),
+        );
         let bounds = LAG_BUCKETS
             .iter()
             .map(|b| b.to_string())
