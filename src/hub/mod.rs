@@ -63,19 +63,6 @@ pub struct Wants {
     pub tag: Option<u64>,
 }
 
-/// What a subscriber finds when it looks at its queue.
-#[derive(Debug)]
-pub enum Next {
-    /// The oldest queued tick.
-    Tick(Arc<Tick>),
-    /// Nothing arrived in time.
-    Idle,
-    /// The hub dropped this client: its queue was full.
-    Dropped,
-    /// The server ends this stream now ([`Subscription::ended`] says why).
-    Ended,
-}
-
 /// A client's view of the hub: the catch-up to write first, then the live
 /// ticks (or, conflated, the newest events). It stays on the thread that
 /// subscribed, the one the hub wakes (it is not `Send`). Dropping it
@@ -97,49 +84,44 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    /// True once the hub has dropped this client for a full queue.
-    pub fn is_dropped(&self) -> bool {
-        self.inbox.dropped_slow.load(Ordering::Relaxed)
-    }
-
-    /// Why the server ended this stream (stopping, or its key revoked), if
-    /// it has.
+    /// Why the stream must end, if it must: the server ended it (stopping,
+    /// or its key revoked), or the hub dropped it for a full queue.
     pub fn ended(&self) -> Option<DisconnectReason> {
         match self.inbox.ended.load(Ordering::Relaxed) {
+            0 if self.inbox.dropped_slow.load(Ordering::Relaxed) => Some(DisconnectReason::Slow),
             0 => None,
             REVOKED => Some(DisconnectReason::Revoked),
             _ => Some(DisconnectReason::Drain),
         }
     }
 
-    /// The next tick if one is queued, without waiting; `None` if none is.
-    pub fn try_next(&self) -> Option<Next> {
-        if self.ended().is_some() {
-            return Some(Next::Ended);
-        }
-        if self.is_dropped() {
-            return Some(Next::Dropped);
+    /// The oldest queued tick, without waiting; `Ok(None)` if none is
+    /// queued, `Err` once the stream must end ([`Subscription::ended`]).
+    pub fn try_next(&self) -> Result<Option<Arc<Tick>>, DisconnectReason> {
+        if let Some(reason) = self.ended() {
+            return Err(reason);
         }
         match self.ticks.try_recv() {
             Ok(tick) => {
                 self.inbox.queued.fetch_sub(1, Ordering::Relaxed);
-                Some(Next::Tick(tick))
+                Ok(Some(tick))
             }
-            Err(TryRecvError::Empty) => None,
-            Err(TryRecvError::Disconnected) => Some(Next::Dropped),
+            Err(TryRecvError::Empty) => Ok(None),
+            Err(TryRecvError::Disconnected) => Err(DisconnectReason::Slow),
         }
     }
 
-    /// The next tick, waiting up to `timeout` for one.
-    pub fn next(&self, timeout: Duration) -> Next {
+    /// The oldest queued tick, waiting up to `timeout` for one (`Ok(None)`:
+    /// nothing arrived in time).
+    pub fn next(&self, timeout: Duration) -> Result<Option<Arc<Tick>>, DisconnectReason> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(next) = self.try_next() {
-                return next;
+            if let Some(tick) = self.try_next()? {
+                return Ok(Some(tick));
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Next::Idle;
+                return Ok(None);
             }
             // Returns early when the hub unparks us (or spuriously): look again.
             thread::park_timeout(left);
@@ -603,7 +585,7 @@ mod tests {
             run.tick
                 .append_to(&mut buf, run.events.clone(), &sub.selection);
         }
-        while let Some(Next::Tick(tick)) = sub.try_next() {
+        while let Ok(Some(tick)) = sub.try_next() {
             tick.append_to(&mut buf, 0..tick.len(), &sub.selection);
         }
         String::from_utf8(buf).unwrap()
@@ -618,7 +600,7 @@ mod tests {
         let hub = Hub::new(IdForm::Counter, 100, 10, 4);
         let sub = subscribe(&hub, Filter::All, None);
         assert_eq!(hub.publish(&[price("BTC", "1.5"), price("ETH", "2")]), 2);
-        let Some(Next::Tick(tick)) = sub.try_next() else {
+        let Ok(Some(tick)) = sub.try_next() else {
             panic!("a tick")
         };
         assert_eq!(tick.len(), 2);
@@ -697,10 +679,13 @@ mod tests {
         }
         // The third tick found the slow queue full: dropped at once, even
         // though two ticks are still queued.
-        assert!(matches!(slow.try_next(), Some(Next::Dropped)));
-        assert!(matches!(slow.next(Duration::from_secs(5)), Next::Dropped));
-        assert!(fast.try_next().is_none());
-        assert!(matches!(fast.next(Duration::from_millis(1)), Next::Idle));
+        assert_eq!(slow.try_next().err(), Some(DisconnectReason::Slow));
+        assert_eq!(
+            slow.next(Duration::from_secs(5)).err(),
+            Some(DisconnectReason::Slow)
+        );
+        assert!(matches!(fast.try_next(), Ok(None)));
+        assert!(matches!(fast.next(Duration::from_millis(1)), Ok(None)));
         assert_eq!(hub.lock().subscribers.len(), 1);
     }
 
@@ -711,7 +696,7 @@ mod tests {
         for _ in 0..5 {
             hub.publish(&[price("A", "1")]);
         }
-        assert!(sub.try_next().is_none());
+        assert!(matches!(sub.try_next(), Ok(None)));
     }
 
     /// The publish comes only once the reader is asleep in `park_timeout`
@@ -729,7 +714,7 @@ mod tests {
                 .send(std::fs::read_link("/proc/thread-self"))
                 .unwrap();
             let next = sub.next(Duration::from_secs(60));
-            matches!(next, Next::Tick(_))
+            matches!(next, Ok(Some(_)))
         });
         let task = ready_rx.recv().unwrap().expect("/proc/thread-self");
         let stat = std::path::Path::new("/proc").join(task).join("stat");
@@ -908,7 +893,7 @@ mod tests {
             hub.publish(&[price("A", &n.to_string())]);
         }
         hub.publish(&[price("C", "9")]);
-        assert!(!sub.is_dropped());
+        assert_eq!(sub.ended(), None);
         assert_eq!(
             conflated_write(&mut sub),
             frame(20, "A", "20") + &frame(21, "C", "9")
@@ -949,9 +934,9 @@ mod tests {
         let open = subscribe(&hub, Filter::All, None);
         let enders = hub.drain();
         assert_eq!(enders.len(), 1);
-        assert!(open.try_next().is_none());
+        assert!(matches!(open.try_next(), Ok(None)));
         enders[0].end();
-        assert!(matches!(open.try_next(), Some(Next::Ended)));
+        assert_eq!(open.try_next().err(), Some(DisconnectReason::Drain));
         let late = subscribe(&hub, Filter::All, None);
         assert_eq!(late.ended(), Some(DisconnectReason::Drain));
     }
@@ -965,7 +950,10 @@ mod tests {
             named(1, 1, "B", "2"),
             named(2, 0, "A", "3"),
         ]);
-        assert!(early.try_next().is_none(), "a load is sent to no one");
+        assert!(
+            matches!(early.try_next(), Ok(None)),
+            "a load is sent to no one"
+        );
         hub.send_snapshot();
         assert_eq!(drain(&early), stream_frame(2, 0, "A", "3"));
         let missed = stream_frames(&[(1, 1, "B", "2"), (2, 0, "A", "3")]);
