@@ -77,7 +77,6 @@ pub struct Subscription {
     pub cursor: Option<EventId>,
     ticks: Receiver<Arc<Tick>>,
     inbox: Arc<Inbox>,
-    key: u64,
     hub: Arc<Hub>,
     /// Not `Send`: the hub unparks the thread that subscribed.
     _on_this_thread: PhantomData<*const ()>,
@@ -154,7 +153,7 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        self.hub.unsubscribe(self.key);
+        self.hub.unsubscribe(&self.inbox);
     }
 }
 
@@ -175,7 +174,6 @@ struct Inbox {
 }
 
 struct Subscriber {
-    key: u64,
     /// It came with a last event id.
     resumed: bool,
     /// `None` for a conflated subscriber.
@@ -191,7 +189,6 @@ struct State {
     next_counter: u64,
     /// The newest id published.
     newest: Option<EventId>,
-    next_key: u64,
     history: VecDeque<Arc<Tick>>,
     /// Events in `history` (it may hold up to one tick more than the limit).
     history_events: usize,
@@ -435,10 +432,7 @@ impl Hub {
             ended: AtomicU8::new(if state.draining { DRAIN } else { 0 }),
             reader: thread::current(),
         });
-        let key = state.next_key;
-        state.next_key += 1;
         state.subscribers.push(Subscriber {
-            key,
             resumed: last.is_some(),
             queue: (!wants.conflated).then_some(queue),
             selection: Arc::clone(&selection),
@@ -451,7 +445,6 @@ impl Hub {
             cursor,
             ticks,
             inbox,
-            key,
             hub: Arc::clone(self),
             _on_this_thread: PhantomData,
         }
@@ -477,9 +470,13 @@ impl Hub {
         ended.map(|s| end(&s.inbox, REVOKED)).count()
     }
 
-    fn unsubscribe(&self, key: u64) {
+    fn unsubscribe(&self, inbox: &Arc<Inbox>) {
         let mut state = self.lock();
-        if let Some(i) = state.subscribers.iter().position(|s| s.key == key) {
+        if let Some(i) = state
+            .subscribers
+            .iter()
+            .position(|s| Arc::ptr_eq(&s.inbox, inbox))
+        {
             state.subscribers.swap_remove(i);
         }
     }
