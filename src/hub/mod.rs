@@ -268,11 +268,7 @@ impl Hub {
         let first = state.next_counter;
         state.next_counter += prices.len() as u64;
         let events: Vec<(EventId, &Price)> = (first..).map(EventId::counter).zip(prices).collect();
-        let mut woken = Vec::new();
-        let published = self.publish_locked(&mut state, &events, true, &mut woken);
-        drop(state);
-        woken.iter().for_each(Thread::unpark);
-        published
+        self.publish_locked(state, &events, true)
     }
 
     /// Publishes events named by the feed (stream entry ids) as one tick,
@@ -309,24 +305,15 @@ impl Hub {
     }
 
     fn take_named(&self, events: &[(EventId, Price)], fan_out: bool) -> usize {
-        let mut state = self.lock();
-        let mut newest = state.newest;
-        let fresh: Vec<(EventId, &Price)> = events
-            .iter()
-            .filter(|(id, _)| {
-                let fresh = newest.is_none_or(|n| *id > n);
-                if fresh {
-                    newest = Some(*id);
-                }
-                fresh
-            })
-            .map(|(id, price)| (*id, price))
-            .collect();
-        let mut woken = Vec::new();
-        let published = self.publish_locked(&mut state, &fresh, fan_out, &mut woken);
-        drop(state);
-        woken.iter().for_each(Thread::unpark);
-        published
+        let state = self.lock();
+        let (mut newest, mut fresh) = (state.newest, Vec::new());
+        for (id, price) in events {
+            if newest.is_none_or(|n| *id > n) {
+                newest = Some(*id);
+                fresh.push((*id, price));
+            }
+        }
+        self.publish_locked(state, &fresh, fan_out)
     }
 
     /// Nanoseconds since the hub's start: the clock of [`Inbox::wake_at`].
@@ -334,14 +321,13 @@ impl Hub {
         self.started.elapsed().as_nanos() as u64
     }
 
-    /// Publishes `events` as one tick; the conflated subscribers to wake go
-    /// to `woken`, for the caller to unpark once the lock is released.
+    /// Publishes `events` as one tick, then releases the lock and only then
+    /// unparks the conflated subscribers the tick wakes.
     fn publish_locked(
         &self,
-        state: &mut State,
+        mut state: RwLockWriteGuard<'_, State>,
         events: &[(EventId, &Price)],
         fan_out: bool,
-        woken: &mut Vec<Thread>,
     ) -> usize {
         if events.is_empty() {
             return 0;
@@ -364,14 +350,17 @@ impl Hub {
                 tick: Arc::clone(&tick),
                 events: i..i + 1,
             };
-            remember_latest(state, run);
+            remember_latest(&mut state, run);
         }
+        let mut woken = Vec::new();
         if fan_out {
             let (queue_len, now) = (self.queue_len, self.nanos());
             state
                 .subscribers
-                .retain(|s| deliver(s, &tick, queue_len, now, woken));
+                .retain(|s| deliver(s, &tick, queue_len, now, &mut woken));
         }
+        drop(state);
+        woken.iter().for_each(Thread::unpark);
         events.len()
     }
 
