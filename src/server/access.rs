@@ -6,13 +6,13 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::auth::{self, Access, Grant};
 use crate::config::Config;
 use crate::http::{self, Request, Response, Status};
 use crate::hub::Filter;
-use crate::server::routes::{parse_throttle, Entitled, Route, StreamParams};
+use crate::server::routes::{parse_throttle, Route, StreamParams};
 use crate::server::Shared;
 use crate::symbol::Symbol;
 
@@ -78,11 +78,9 @@ pub fn entitle(
         }
     }
     params.wants.tag = Some(grant.key.0);
-    params.entitled = Some(Entitled {
-        key: grant.key.0,
-        exp: grant.exp,
-        sub: grant.sub,
-    });
+    let left = Duration::from_secs(grant.exp).saturating_sub(crate::since_epoch());
+    params.expires = Some(Instant::now() + left);
+    params.sub = grant.sub;
     Ok(params)
 }
 
@@ -105,11 +103,6 @@ fn forbidden() -> Response {
         "WWW-Authenticate",
         "Bearer realm=\"tickstream\", error=\"insufficient_scope\"",
     )
-}
-
-/// How long until `exp` (seconds since the epoch), from now.
-pub fn until(exp: u64) -> Duration {
-    Duration::from_secs(exp).saturating_sub(crate::since_epoch())
 }
 
 /// Open streams per subscriber, for `--max-streams-per-sub`.

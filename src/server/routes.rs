@@ -2,7 +2,7 @@
 //! out. No socket, no clock, no shared state, so one table test covers
 //! every path, method and query rule.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::config::{parse_duration, Config, FeedKind, MAX_SYMBOLS};
 use crate::http::{self, Method, Request, Response, Status, ALLOW};
@@ -44,18 +44,9 @@ pub struct StreamParams {
     pub throttle: Option<Duration>,
     /// HEAD: the head only, then close.
     pub head_only: bool,
-    /// Set for a stream opened with a token (`server::access`).
-    pub entitled: Option<Entitled>,
-}
-
-/// What a stream opened with a token carries from it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entitled {
-    /// The key that signed the token, for a revocation by SIGHUP.
-    pub key: u64,
-    /// When the token expires, in seconds since the epoch.
-    pub exp: u64,
-    /// The subscriber, for the log line and `--max-streams-per-sub`.
+    /// When the token of a stream opened with one expires (`server::access`).
+    pub expires: Option<Instant>,
+    /// The token's subscriber, for the log line and `--max-streams-per-sub`.
     pub sub: Option<String>,
 }
 
@@ -189,7 +180,8 @@ fn stream_params(
         },
         throttle,
         head_only: request.method == Method::Head,
-        entitled: None,
+        expires: None,
+        sub: None,
     })
 }
 

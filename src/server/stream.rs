@@ -49,8 +49,7 @@ pub fn serve(
         drop(place);
         return refuse(&stream, |_| Response::event_stream(), true, shared);
     }
-    let entitled = params.entitled.as_ref();
-    let sub = entitled.and_then(|e| e.sub.as_deref());
+    let sub = params.sub.as_deref();
     let limit = shared.config.max_streams_per_sub;
     let _sub_place = match sub.filter(|_| limit > 0) {
         None => None,
@@ -68,7 +67,7 @@ pub fn serve(
         stream,
         shared,
         events_sent: 0,
-        expires: entitled.map(|e| started + access::until(e.exp)),
+        expires: params.expires,
     };
     let reason = writer.run(&mut subscription, head, params.throttle);
     shared.metrics.disconnected(reason);
