@@ -31,7 +31,7 @@ pub struct Tick {
     article: Box<[u8]>,
     pub(super) events: Box<[Event]>,
     /// When the hub published it (for `tickstream_delivery_lag_seconds`).
-    published: Instant,
+    pub published: Instant,
 }
 
 #[derive(Debug)]
@@ -93,19 +93,10 @@ impl Tick {
         &self.prices
     }
 
-    /// Number of events in the tick.
-    pub fn len(&self) -> usize {
+    /// Number of events in the tick (never 0: the hub publishes no empty
+    /// tick).
+    pub(crate) fn len(&self) -> usize {
         self.events.len()
-    }
-
-    /// True if the tick holds no event (the hub never publishes one).
-    pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
-    }
-
-    /// When the hub published this tick.
-    pub fn published(&self) -> Instant {
-        self.published
     }
 
     pub(super) fn first_id(&self) -> EventId {
@@ -138,11 +129,7 @@ impl Tick {
             Dialect::Prices => (&self.prices, 0),
             Dialect::Article => (&self.article, 1),
         };
-        let start = if i == 0 {
-            0
-        } else {
-            self.events[i - 1].ends[which]
-        };
+        let start = i.checked_sub(1).map_or(0, |i| self.events[i].ends[which]);
         &bytes[start..self.events[i].ends[which]]
     }
 

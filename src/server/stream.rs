@@ -194,7 +194,7 @@ impl EventWriter<'_> {
                 }
                 continue;
             };
-            let oldest = tick.published();
+            let oldest = tick.published;
             // Drain whatever else is queued, so a client that fell behind
             // catches up in few writes.
             let mut next = sub.try_next();
