@@ -735,11 +735,11 @@ mod tests {
         for n in 0..MAX_SNAPSHOT_SYMBOLS + 10 {
             hub.publish(&[price(&format!("S{n}"), "1")]);
         }
-        assert!(!hub.lock().latest.contains_key("S0"));
+        assert!(!hub.lock().latest.contains_key(&sym("S0")));
         assert!(hub
             .lock()
             .latest
-            .contains_key(format!("S{}", MAX_SNAPSHOT_SYMBOLS + 9).as_str()));
+            .contains_key(&sym(&format!("S{}", MAX_SNAPSHOT_SYMBOLS + 9))));
         assert_eq!(hub.lock().latest.len(), MAX_SNAPSHOT_SYMBOLS);
     }
 

@@ -163,7 +163,7 @@ impl Filter {
     pub fn matches(&self, symbol: &Symbol) -> bool {
         match self {
             Filter::All => true,
-            Filter::Only(symbols) => symbols.contains(symbol.as_str()),
+            Filter::Only(symbols) => symbols.contains(symbol),
         }
     }
 }
