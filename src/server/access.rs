@@ -28,12 +28,11 @@ pub fn check(request: &Request, route: Route, access: &Access, shared: &Shared) 
     let query_token = http::query_pairs(&request.query)
         .find(|(key, _)| key.as_deref() == Some("access_token"))
         .and_then(|(_, value)| value);
-    let token = auth::find_token(
+    let Some(token) = auth::find_token(
         request.authorization.as_deref(),
         &request.cookie,
         query_token.as_deref(),
-    );
-    let Some(token) = token else {
+    ) else {
         return Route::Answer(unauthorized(None));
     };
     let grant = match access.verify(token, crate::since_epoch().as_secs()) {
@@ -43,10 +42,9 @@ pub fn check(request: &Request, route: Route, access: &Access, shared: &Shared) 
     match route {
         Route::Metrics if grant.metrics => Route::Metrics,
         Route::Metrics => Route::Answer(forbidden()),
-        Route::Stream(params) => match entitle(params, grant, &shared.config) {
-            Ok(params) => Route::Stream(params),
-            Err(response) => Route::Answer(response),
-        },
+        Route::Stream(params) => {
+            entitle(params, grant, &shared.config).map_or_else(Route::Answer, Route::Stream)
+        }
         other => other,
     }
 }
