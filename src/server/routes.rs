@@ -82,14 +82,6 @@ pub fn route(request: &Request, config: &Config) -> Route {
     }
 }
 
-/// What `/healthz` says while the feed is down.
-pub fn feed_down(config: &Config) -> &'static str {
-    match config.feed {
-        FeedKind::Sim | FeedKind::Stdin => "feed ended",
-        FeedKind::Redis => "feed unavailable",
-    }
-}
-
 /// The 503 for a stream past `--max-clients`.
 pub fn too_many_clients(config: &Config) -> Response {
     let limit = config.max_clients;
@@ -127,7 +119,6 @@ fn stream_params(
     let mut symbols: Vec<Symbol> = Vec::new();
     let mut query_id = None;
     let mut throttle = None;
-    let mut article_symbol = None;
     for (key, value) in http::query_pairs(&request.query) {
         // A key that is not UTF-8 is none of ours; a value is refused only
         // if it is read.
@@ -143,19 +134,14 @@ fn stream_params(
                     }
                 }
             }
-            ("symbol", Dialect::Article) => {
-                article_symbol = Some(check_symbol(value?.trim(), config)?)
-            }
+            ("symbol", Dialect::Article) => symbols = vec![check_symbol(value?.trim(), config)?],
             ("lastEventId", _) => query_id = EventId::parse(&value?, form),
             ("throttle", _) => throttle = Some(parse_throttle(&value?)?),
             _ => {}
         }
     }
-    if dialect == Dialect::Article {
-        symbols = vec![match article_symbol {
-            Some(symbol) => symbol,
-            None => check_symbol(ARTICLE_SYMBOL, config)?,
-        }];
+    if dialect == Dialect::Article && symbols.is_empty() {
+        symbols.push(check_symbol(ARTICLE_SYMBOL, config)?);
     }
     if symbols.len() > MAX_SYMBOLS {
         return Err(Response::error(
