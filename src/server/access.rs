@@ -12,7 +12,7 @@ use crate::auth::{self, Access, Grant};
 use crate::config::Config;
 use crate::http::{self, Request, Response, Status};
 use crate::hub::Filter;
-use crate::server::routes::{parse_throttle, Route, StreamParams};
+use crate::server::routes::{parse_throttle, retry_later, Route, StreamParams};
 use crate::server::Shared;
 use crate::symbol::Symbol;
 
@@ -138,15 +138,9 @@ impl Drop for SubPlace<'_> {
 
 /// The `429` for a subscriber at `--max-streams-per-sub`.
 pub fn too_many_streams(config: &Config) -> Response {
-    let retry_secs = config.retry.as_secs_f64().ceil().max(1.0);
-    Response::error(
-        Status::TooManyRequests,
-        &format!(
-            "too many streams for this subscriber (limit {})",
-            config.max_streams_per_sub
-        ),
-    )
-    .with_header("Retry-After", format!("{retry_secs}"))
+    let limit = config.max_streams_per_sub;
+    let message = format!("too many streams for this subscriber (limit {limit})");
+    retry_later(Status::TooManyRequests, &message, config)
 }
 
 /// A request's path and query for the log: the value of `access_token`

@@ -82,15 +82,20 @@ pub fn route(request: &Request, config: &Config) -> Route {
     }
 }
 
+/// A stream refused at a limit: `Retry-After` is `--retry`, in whole
+/// seconds, at least one.
+pub fn retry_later(status: Status, message: &str, config: &Config) -> Response {
+    let retry_secs = config.retry.as_secs_f64().ceil().max(1.0);
+    Response::error(status, message).with_header("Retry-After", format!("{retry_secs}"))
+}
+
 /// The 503 for a stream past `--max-clients`.
 pub fn too_many_clients(config: &Config) -> Response {
-    let limit = config.max_clients;
-    let retry_secs = config.retry.as_secs_f64().ceil().max(1.0);
-    Response::error(
-        Status::ServiceUnavailable,
-        &format!("too many clients (limit {limit}); retry later"),
-    )
-    .with_header("Retry-After", format!("{retry_secs}"))
+    let message = format!(
+        "too many clients (limit {}); retry later",
+        config.max_clients
+    );
+    retry_later(Status::ServiceUnavailable, &message, config)
 }
 
 fn preflight(config: &Config) -> Response {
