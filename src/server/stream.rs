@@ -89,16 +89,13 @@ fn log_ended(
     (lasted, events, reason): (Duration, u64, DisconnectReason),
 ) {
     let path = access::logged_path(request);
-    let path = match sub {
-        Some(sub) => format!("{path} (sub {sub:?})"),
-        None => path,
-    };
+    let sub = sub.map_or(String::new(), |sub| format!(" (sub {sub:?})"));
     let version = match request.version {
         Version::Http10 => "HTTP/1.0",
         Version::Http11 => "HTTP/1.1",
     };
     crate::log!(
-        "tickstream: {peer} {path} {version} ended after {:.1}s, {events} events sent: {}",
+        "tickstream: {peer} {path}{sub} {version} ended after {:.1}s, {events} events sent: {}",
         lasted.as_secs_f64(),
         reason.as_str()
     );
