@@ -132,7 +132,7 @@ impl Subscription {
     /// none, asks the hub to wake this thread at the next such event.
     pub fn newest_since(&mut self) -> Vec<EventRun> {
         let state = self.hub.read();
-        let runs = newest_since(&state, self.cursor, &self.selection);
+        let runs = newest_since(&state, self.cursor, &self.selection.filter);
         match runs.last() {
             Some(run) => self.cursor = Some(run.first_id()),
             None => self.inbox.wake_at.store(0, Ordering::Relaxed),
@@ -290,7 +290,7 @@ impl Hub {
     /// symbols, as one tick), or, resuming, the loaded events after its id.
     pub fn send_snapshot(&self) {
         let mut state = self.lock();
-        let runs = newest_since(&state, None, &Selection::everything());
+        let runs = newest_since(&state, None, &Filter::All);
         let snapshot = Arc::new(Tick::gather(&runs));
         let history: Vec<Arc<Tick>> = state.history.iter().cloned().collect();
         let (queue_len, now, mut woken) = (self.queue_len, self.nanos(), Vec::new());
@@ -385,11 +385,11 @@ impl Hub {
                     (IdForm::Counter, Some(last), newest) => newest.map(|n| last.min(n)),
                     _ => last,
                 };
-                let runs = newest_since(&state, cursor, &selection);
+                let runs = newest_since(&state, cursor, &selection.filter);
                 cursor = runs.last().map(EventRun::first_id).or(cursor);
                 runs
             }
-            None => newest_since(&state, None, &selection),
+            None => newest_since(&state, None, &selection.filter),
             Some(last) => {
                 // The oldest tick may hold events past the limit: not retained.
                 let beyond_limit = state.history_events.saturating_sub(self.history_limit);
@@ -504,14 +504,14 @@ fn deliver(
     sent
 }
 
-/// The newest event of each selected symbol with an id past `cursor`, in
-/// id order.
-fn newest_since(state: &State, cursor: Option<EventId>, selection: &Selection) -> Vec<EventRun> {
+/// The newest event of each symbol `filter` takes with an id past `cursor`,
+/// in id order.
+fn newest_since(state: &State, cursor: Option<EventId>, filter: &Filter) -> Vec<EventRun> {
     let from = cursor.map_or(Bound::Unbounded, Bound::Excluded);
     state
         .latest_by_id
         .range((from, Bound::Unbounded))
-        .filter(|(_, symbol)| selection.filter.matches(symbol))
+        .filter(|(_, symbol)| filter.matches(symbol))
         .filter_map(|(_, symbol)| state.latest.get(symbol).cloned())
         .collect()
 }

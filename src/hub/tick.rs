@@ -34,7 +34,7 @@ pub struct Tick {
     pub published: Instant,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) struct Event {
     pub(super) id: EventId,
     pub(super) symbol: Symbol,
@@ -77,11 +77,9 @@ impl Tick {
             for i in run.events.clone() {
                 prices.extend_from_slice(run.tick.frame(i, Dialect::Prices));
                 article.extend_from_slice(run.tick.frame(i, Dialect::Article));
-                let Event { id, symbol, .. } = &run.tick.events[i];
                 events.push(Event {
-                    id: *id,
-                    symbol: symbol.clone(),
                     ends: [prices.len(), article.len()],
+                    ..run.tick.events[i].clone()
                 });
             }
         }
@@ -181,15 +179,6 @@ pub struct Selection {
 }
 
 impl Selection {
-    /// Every event, in `/prices` framing.
-    pub(super) fn everything() -> Selection {
-        Selection {
-            filter: Filter::All,
-            floor: None,
-            dialect: Dialect::Prices,
-        }
-    }
-
     pub(super) fn takes(&self, event: &Event) -> bool {
         self.floor.is_none_or(|floor| event.id > floor) && self.filter.matches(&event.symbol)
     }
