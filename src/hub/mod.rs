@@ -345,12 +345,21 @@ impl Hub {
                 state.history.pop_front();
             }
         }
-        for i in 0..tick.len() {
+        // The newest event of each symbol; past the bound, the symbol
+        // updated longest ago is forgotten.
+        for (i, event) in tick.events.iter().enumerate() {
             let run = EventRun {
                 tick: Arc::clone(&tick),
                 events: i..i + 1,
             };
-            remember_latest(&mut state, run);
+            if let Some(old) = state.latest.insert(event.symbol.clone(), run) {
+                state.latest_by_id.remove(&old.first_id());
+            } else if state.latest.len() > MAX_SNAPSHOT_SYMBOLS {
+                if let Some((_, oldest)) = state.latest_by_id.pop_first() {
+                    state.latest.remove(&oldest);
+                }
+            }
+            state.latest_by_id.insert(event.id, event.symbol.clone());
         }
         let mut woken = Vec::new();
         if fan_out {
@@ -514,19 +523,6 @@ fn newest_since(state: &State, cursor: Option<EventId>, filter: &Filter) -> Vec<
         .filter(|(_, symbol)| filter.matches(symbol))
         .filter_map(|(_, symbol)| state.latest.get(symbol).cloned())
         .collect()
-}
-
-fn remember_latest(state: &mut State, run: EventRun) {
-    let event = &run.tick.events[run.events.start];
-    let (id, symbol) = (event.id, event.symbol.clone());
-    if let Some(old) = state.latest.insert(symbol.clone(), run) {
-        state.latest_by_id.remove(&old.first_id());
-    } else if state.latest.len() > MAX_SNAPSHOT_SYMBOLS {
-        if let Some((_, oldest)) = state.latest_by_id.pop_first() {
-            state.latest.remove(&oldest);
-        }
-    }
-    state.latest_by_id.insert(id, symbol);
 }
 
 #[cfg(test)]
