@@ -198,15 +198,13 @@ pub fn parse_throttle(value: &str) -> Result<Duration, Response> {
 /// answer then names the valid ones).
 fn check_symbol(text: &str, config: &Config) -> Result<Symbol, Response> {
     let sim = config.feed == FeedKind::Sim;
-    let valid = || {
-        let names: Vec<&str> = config.symbols.iter().map(Symbol::as_str).collect();
-        match sim {
-            true => format!("; valid symbols: {}", names.join(", ")),
-            false => String::new(),
+    let bad = |mut message: String| {
+        if sim {
+            let names: Vec<&str> = config.symbols.iter().map(Symbol::as_str).collect();
+            message += &format!("; valid symbols: {}", names.join(", "));
         }
+        Response::error(Status::BadRequest, &message)
     };
-    let bad =
-        |problem: String| Response::error(Status::BadRequest, &format!("{problem}{}", valid()));
     let symbol = Symbol::parse(text.as_bytes()).map_err(bad)?;
     if sim && !config.symbols.contains(&symbol) {
         return Err(bad(format!("unknown symbol {symbol}")));
