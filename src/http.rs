@@ -434,11 +434,9 @@ fn is_target_byte(b: u8) -> bool {
 /// origin-form (`/path?query`), absolute-form (`http://host/path`, which
 /// RFC 9112 §3.2.2 says a server must accept) and `*` for OPTIONS.
 fn split_target(target: &[u8], method: Method) -> Result<(String, String), Reject> {
-    if target == b"*" {
-        return match method {
-            Method::Options => Ok(("*".into(), String::new())),
-            _ => Err(Reject::Target),
-        };
+    // `*` with another method fails below, as any target without `/`.
+    if target == b"*" && method == Method::Options {
+        return Ok(("*".into(), String::new()));
     }
     let target = std::str::from_utf8(target).map_err(|_| Reject::Target)?;
     let with_slash;
