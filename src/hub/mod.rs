@@ -587,7 +587,7 @@ mod tests {
         };
         assert_eq!(tick.len(), 2);
         assert_eq!(
-            tick.bytes(),
+            &*tick.prices,
             (frame(100, "BTC", "1.5") + &frame(101, "ETH", "2")).as_bytes()
         );
     }

@@ -27,7 +27,8 @@ pub struct Price {
 /// client.
 #[derive(Debug)]
 pub struct Tick {
-    prices: Box<[u8]>,
+    /// Every frame of the tick in `/prices` framing, in id order.
+    pub prices: Box<[u8]>,
     article: Box<[u8]>,
     pub(super) events: Box<[Event]>,
     /// When the hub published it (for `tickstream_delivery_lag_seconds`).
@@ -84,11 +85,6 @@ impl Tick {
             }
         }
         Tick::new(prices, article, events)
-    }
-
-    /// Every frame of the tick in `/prices` framing, in id order.
-    pub fn bytes(&self) -> &[u8] {
-        &self.prices
     }
 
     /// Number of events in the tick (never 0: the hub publishes no empty
@@ -184,7 +180,7 @@ impl Selection {
     }
 
     /// True if this client takes all of `tick` in `/prices` framing, so
-    /// [`Tick::bytes`] can be written as it is.
+    /// [`Tick::prices`] can be written as it is.
     pub fn takes_whole(&self, tick: &Tick) -> bool {
         self.dialect == Dialect::Prices
             && self.filter == Filter::All

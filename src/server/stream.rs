@@ -196,7 +196,7 @@ impl EventWriter<'_> {
             // catches up in few writes.
             let mut next = sub.try_next();
             if matches!(next, Ok(None)) && sub.selection.takes_whole(&tick) {
-                self.write(sub, tick.bytes(), tick.len())?;
+                self.write(sub, &tick.prices, tick.len())?;
             } else {
                 buf.clear();
                 let mut events = tick.append_to(&mut buf, 0..tick.len(), &sub.selection);
