@@ -401,19 +401,13 @@ fn parse_field_line(line: &[u8]) -> Result<(&[u8], &[u8]), Reject> {
 /// IP literal in brackets or a reg-name (which also covers IPv4); it may be
 /// empty.
 fn is_valid_host(value: &[u8]) -> bool {
-    let (host, port) = match value.first() {
-        Some(b'[') => match value.iter().position(|&b| b == b']') {
-            Some(end) => value.split_at(end + 1),
-            None => return false,
-        },
-        _ => match value.iter().position(|&b| b == b':') {
-            Some(colon) => value.split_at(colon),
-            None => (value, &value[value.len()..]),
-        },
+    // A port is what follows the last colon when it is all digits (or none).
+    let host = match value.iter().rposition(|&b| b == b':') {
+        Some(colon) if value[colon + 1..].iter().all(u8::is_ascii_digit) => &value[..colon],
+        _ => value,
     };
-    let host_ok = match host.strip_prefix(b"[") {
+    match host.strip_prefix(b"[").and_then(|h| h.strip_suffix(b"]")) {
         Some(literal) => {
-            let literal = &literal[..literal.len() - 1];
             !literal.is_empty()
                 && literal
                     .iter()
@@ -422,13 +416,7 @@ fn is_valid_host(value: &[u8]) -> bool {
         None => host
             .iter()
             .all(|&b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%".contains(&b)),
-    };
-    let port_ok = match port.split_first() {
-        None => true,
-        Some((b':', digits)) => digits.iter().all(u8::is_ascii_digit),
-        Some(_) => false,
-    };
-    host_ok && port_ok
+    }
 }
 
 /// RFC 9110 `tchar`.
@@ -446,11 +434,9 @@ fn is_target_byte(b: u8) -> bool {
 /// origin-form (`/path?query`), absolute-form (`http://host/path`, which
 /// RFC 9112 §3.2.2 says a server must accept) and `*` for OPTIONS.
 fn split_target(target: &[u8], method: Method) -> Result<(String, String), Reject> {
-    if target == b"*" {
-        return match method {
-            Method::Options => Ok(("*".into(), String::new())),
-            _ => Err(Reject::Target),
-        };
+    // `*` with another method fails below, as any target without `/`.
+    if target == b"*" && method == Method::Options {
+        return Ok(("*".into(), String::new()));
     }
     let target = std::str::from_utf8(target).map_err(|_| Reject::Target)?;
     let with_slash;

@@ -46,8 +46,8 @@ impl EventId {
     pub fn parse(text: &str, form: IdForm) -> Option<EventId> {
         let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
         match form {
-            IdForm::Counter if digits(text) => {
-                Some(EventId::counter(text.parse().unwrap_or(u64::MAX)))
+            IdForm::Counter => {
+                digits(text).then(|| EventId::counter(text.parse().unwrap_or(u64::MAX)))
             }
             IdForm::Stream => {
                 let (ms, seq) = text.split_once('-')?;
@@ -56,7 +56,6 @@ impl EventId {
                 }
                 Some(EventId::stream(ms.parse().ok()?, seq.parse().ok()?))
             }
-            IdForm::Counter => None,
         }
     }
 }

@@ -4,7 +4,6 @@
 //! everywhere after. Nothing in a symbol needs escaping in JSON or in a
 //! header, which is what lets the SSE framing skip escaping altogether.
 
-use std::borrow::Borrow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -43,12 +42,6 @@ impl Symbol {
 impl fmt::Display for Symbol {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
-    }
-}
-
-impl Borrow<str> for Symbol {
-    fn borrow(&self) -> &str {
-        &self.0
     }
 }
 

@@ -63,19 +63,6 @@ pub struct Wants {
     pub tag: Option<u64>,
 }
 
-/// What a subscriber finds when it looks at its queue.
-#[derive(Debug)]
-pub enum Next {
-    /// The oldest queued tick.
-    Tick(Arc<Tick>),
-    /// Nothing arrived in time.
-    Idle,
-    /// The hub dropped this client: its queue was full.
-    Dropped,
-    /// The server ends this stream now ([`Subscription::ended`] says why).
-    Ended,
-}
-
 /// A client's view of the hub: the catch-up to write first, then the live
 /// ticks (or, conflated, the newest events). It stays on the thread that
 /// subscribed, the one the hub wakes (it is not `Send`). Dropping it
@@ -90,56 +77,50 @@ pub struct Subscription {
     pub cursor: Option<EventId>,
     ticks: Receiver<Arc<Tick>>,
     inbox: Arc<Inbox>,
-    key: u64,
     hub: Arc<Hub>,
     /// Not `Send`: the hub unparks the thread that subscribed.
     _on_this_thread: PhantomData<*const ()>,
 }
 
 impl Subscription {
-    /// True once the hub has dropped this client for a full queue.
-    pub fn is_dropped(&self) -> bool {
-        self.inbox.dropped_slow.load(Ordering::Relaxed)
-    }
-
-    /// Why the server ended this stream (stopping, or its key revoked), if
-    /// it has.
+    /// Why the stream must end, if it must: the server ended it (stopping,
+    /// or its key revoked), or the hub dropped it for a full queue.
     pub fn ended(&self) -> Option<DisconnectReason> {
         match self.inbox.ended.load(Ordering::Relaxed) {
+            0 if self.inbox.dropped_slow.load(Ordering::Relaxed) => Some(DisconnectReason::Slow),
             0 => None,
             REVOKED => Some(DisconnectReason::Revoked),
             _ => Some(DisconnectReason::Drain),
         }
     }
 
-    /// The next tick if one is queued, without waiting; `None` if none is.
-    pub fn try_next(&self) -> Option<Next> {
-        if self.ended().is_some() {
-            return Some(Next::Ended);
-        }
-        if self.is_dropped() {
-            return Some(Next::Dropped);
+    /// The oldest queued tick, without waiting; `Ok(None)` if none is
+    /// queued, `Err` once the stream must end ([`Subscription::ended`]).
+    pub fn try_next(&self) -> Result<Option<Arc<Tick>>, DisconnectReason> {
+        if let Some(reason) = self.ended() {
+            return Err(reason);
         }
         match self.ticks.try_recv() {
             Ok(tick) => {
                 self.inbox.queued.fetch_sub(1, Ordering::Relaxed);
-                Some(Next::Tick(tick))
+                Ok(Some(tick))
             }
-            Err(TryRecvError::Empty) => None,
-            Err(TryRecvError::Disconnected) => Some(Next::Dropped),
+            Err(TryRecvError::Empty) => Ok(None),
+            Err(TryRecvError::Disconnected) => Err(DisconnectReason::Slow),
         }
     }
 
-    /// The next tick, waiting up to `timeout` for one.
-    pub fn next(&self, timeout: Duration) -> Next {
+    /// The oldest queued tick, waiting up to `timeout` for one (`Ok(None)`:
+    /// nothing arrived in time).
+    pub fn next(&self, timeout: Duration) -> Result<Option<Arc<Tick>>, DisconnectReason> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(next) = self.try_next() {
-                return next;
+            if let Some(tick) = self.try_next()? {
+                return Ok(Some(tick));
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Next::Idle;
+                return Ok(None);
             }
             // Returns early when the hub unparks us (or spuriously): look again.
             thread::park_timeout(left);
@@ -151,7 +132,7 @@ impl Subscription {
     /// none, asks the hub to wake this thread at the next such event.
     pub fn newest_since(&mut self) -> Vec<EventRun> {
         let state = self.hub.read();
-        let runs = newest_since(&state, self.cursor, &self.selection);
+        let runs = newest_since(&state, self.cursor, &self.selection.filter);
         match runs.last() {
             Some(run) => self.cursor = Some(run.first_id()),
             None => self.inbox.wake_at.store(0, Ordering::Relaxed),
@@ -172,7 +153,7 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        self.hub.unsubscribe(self.key);
+        self.hub.unsubscribe(&self.inbox);
     }
 }
 
@@ -193,7 +174,6 @@ struct Inbox {
 }
 
 struct Subscriber {
-    key: u64,
     /// It came with a last event id.
     resumed: bool,
     /// `None` for a conflated subscriber.
@@ -209,7 +189,6 @@ struct State {
     next_counter: u64,
     /// The newest id published.
     newest: Option<EventId>,
-    next_key: u64,
     history: VecDeque<Arc<Tick>>,
     /// Events in `history` (it may hold up to one tick more than the limit).
     history_events: usize,
@@ -289,11 +268,7 @@ impl Hub {
         let first = state.next_counter;
         state.next_counter += prices.len() as u64;
         let events: Vec<(EventId, &Price)> = (first..).map(EventId::counter).zip(prices).collect();
-        let mut woken = Vec::new();
-        let published = self.publish_locked(&mut state, &events, true, &mut woken);
-        drop(state);
-        woken.iter().for_each(Thread::unpark);
-        published
+        self.publish_locked(state, &events, true)
     }
 
     /// Publishes events named by the feed (stream entry ids) as one tick,
@@ -315,7 +290,7 @@ impl Hub {
     /// symbols, as one tick), or, resuming, the loaded events after its id.
     pub fn send_snapshot(&self) {
         let mut state = self.lock();
-        let runs = newest_since(&state, None, &Selection::everything());
+        let runs = newest_since(&state, None, &Filter::All);
         let snapshot = Arc::new(Tick::gather(&runs));
         let history: Vec<Arc<Tick>> = state.history.iter().cloned().collect();
         let (queue_len, now, mut woken) = (self.queue_len, self.nanos(), Vec::new());
@@ -330,24 +305,15 @@ impl Hub {
     }
 
     fn take_named(&self, events: &[(EventId, Price)], fan_out: bool) -> usize {
-        let mut state = self.lock();
-        let mut newest = state.newest;
-        let fresh: Vec<(EventId, &Price)> = events
-            .iter()
-            .filter(|(id, _)| {
-                let fresh = newest.is_none_or(|n| *id > n);
-                if fresh {
-                    newest = Some(*id);
-                }
-                fresh
-            })
-            .map(|(id, price)| (*id, price))
-            .collect();
-        let mut woken = Vec::new();
-        let published = self.publish_locked(&mut state, &fresh, fan_out, &mut woken);
-        drop(state);
-        woken.iter().for_each(Thread::unpark);
-        published
+        let state = self.lock();
+        let (mut newest, mut fresh) = (state.newest, Vec::new());
+        for (id, price) in events {
+            if newest.is_none_or(|n| *id > n) {
+                newest = Some(*id);
+                fresh.push((*id, price));
+            }
+        }
+        self.publish_locked(state, &fresh, fan_out)
     }
 
     /// Nanoseconds since the hub's start: the clock of [`Inbox::wake_at`].
@@ -355,14 +321,13 @@ impl Hub {
         self.started.elapsed().as_nanos() as u64
     }
 
-    /// Publishes `events` as one tick; the conflated subscribers to wake go
-    /// to `woken`, for the caller to unpark once the lock is released.
+    /// Publishes `events` as one tick, then releases the lock and only then
+    /// unparks the conflated subscribers the tick wakes.
     fn publish_locked(
         &self,
-        state: &mut State,
+        mut state: RwLockWriteGuard<'_, State>,
         events: &[(EventId, &Price)],
         fan_out: bool,
-        woken: &mut Vec<Thread>,
     ) -> usize {
         if events.is_empty() {
             return 0;
@@ -380,19 +345,31 @@ impl Hub {
                 state.history.pop_front();
             }
         }
-        for i in 0..tick.len() {
+        // The newest event of each symbol; past the bound, the symbol
+        // updated longest ago is forgotten.
+        for (i, event) in tick.events.iter().enumerate() {
             let run = EventRun {
                 tick: Arc::clone(&tick),
                 events: i..i + 1,
             };
-            remember_latest(state, run);
+            if let Some(old) = state.latest.insert(event.symbol.clone(), run) {
+                state.latest_by_id.remove(&old.first_id());
+            } else if state.latest.len() > MAX_SNAPSHOT_SYMBOLS {
+                if let Some((_, oldest)) = state.latest_by_id.pop_first() {
+                    state.latest.remove(&oldest);
+                }
+            }
+            state.latest_by_id.insert(event.id, event.symbol.clone());
         }
+        let mut woken = Vec::new();
         if fan_out {
             let (queue_len, now) = (self.queue_len, self.nanos());
             state
                 .subscribers
-                .retain(|s| deliver(s, &tick, queue_len, now, woken));
+                .retain(|s| deliver(s, &tick, queue_len, now, &mut woken));
         }
+        drop(state);
+        woken.iter().for_each(Thread::unpark);
         events.len()
     }
 
@@ -417,11 +394,11 @@ impl Hub {
                     (IdForm::Counter, Some(last), newest) => newest.map(|n| last.min(n)),
                     _ => last,
                 };
-                let runs = newest_since(&state, cursor, &selection);
+                let runs = newest_since(&state, cursor, &selection.filter);
                 cursor = runs.last().map(EventRun::first_id).or(cursor);
                 runs
             }
-            None => newest_since(&state, None, &selection),
+            None => newest_since(&state, None, &selection.filter),
             Some(last) => {
                 // The oldest tick may hold events past the limit: not retained.
                 let beyond_limit = state.history_events.saturating_sub(self.history_limit);
@@ -453,10 +430,7 @@ impl Hub {
             ended: AtomicU8::new(if state.draining { DRAIN } else { 0 }),
             reader: thread::current(),
         });
-        let key = state.next_key;
-        state.next_key += 1;
         state.subscribers.push(Subscriber {
-            key,
             resumed: last.is_some(),
             queue: (!wants.conflated).then_some(queue),
             selection: Arc::clone(&selection),
@@ -469,7 +443,6 @@ impl Hub {
             cursor,
             ticks,
             inbox,
-            key,
             hub: Arc::clone(self),
             _on_this_thread: PhantomData,
         }
@@ -495,9 +468,13 @@ impl Hub {
         ended.map(|s| end(&s.inbox, REVOKED)).count()
     }
 
-    fn unsubscribe(&self, key: u64) {
+    fn unsubscribe(&self, inbox: &Arc<Inbox>) {
         let mut state = self.lock();
-        if let Some(i) = state.subscribers.iter().position(|s| s.key == key) {
+        if let Some(i) = state
+            .subscribers
+            .iter()
+            .position(|s| Arc::ptr_eq(&s.inbox, inbox))
+        {
             state.subscribers.swap_remove(i);
         }
     }
@@ -536,29 +513,16 @@ fn deliver(
     sent
 }
 
-/// The newest event of each selected symbol with an id past `cursor`, in
-/// id order.
-fn newest_since(state: &State, cursor: Option<EventId>, selection: &Selection) -> Vec<EventRun> {
+/// The newest event of each symbol `filter` takes with an id past `cursor`,
+/// in id order.
+fn newest_since(state: &State, cursor: Option<EventId>, filter: &Filter) -> Vec<EventRun> {
     let from = cursor.map_or(Bound::Unbounded, Bound::Excluded);
     state
         .latest_by_id
         .range((from, Bound::Unbounded))
-        .filter(|(_, symbol)| selection.filter.matches(symbol))
+        .filter(|(_, symbol)| filter.matches(symbol))
         .filter_map(|(_, symbol)| state.latest.get(symbol).cloned())
         .collect()
-}
-
-fn remember_latest(state: &mut State, run: EventRun) {
-    let event = &run.tick.events[run.events.start];
-    let (id, symbol) = (event.id, event.symbol.clone());
-    if let Some(old) = state.latest.insert(symbol.clone(), run) {
-        state.latest_by_id.remove(&old.first_id());
-    } else if state.latest.len() > MAX_SNAPSHOT_SYMBOLS {
-        if let Some((_, oldest)) = state.latest_by_id.pop_first() {
-            state.latest.remove(&oldest);
-        }
-    }
-    state.latest_by_id.insert(id, symbol);
 }
 
 #[cfg(test)]
@@ -603,7 +567,7 @@ mod tests {
             run.tick
                 .append_to(&mut buf, run.events.clone(), &sub.selection);
         }
-        while let Some(Next::Tick(tick)) = sub.try_next() {
+        while let Ok(Some(tick)) = sub.try_next() {
             tick.append_to(&mut buf, 0..tick.len(), &sub.selection);
         }
         String::from_utf8(buf).unwrap()
@@ -618,12 +582,12 @@ mod tests {
         let hub = Hub::new(IdForm::Counter, 100, 10, 4);
         let sub = subscribe(&hub, Filter::All, None);
         assert_eq!(hub.publish(&[price("BTC", "1.5"), price("ETH", "2")]), 2);
-        let Some(Next::Tick(tick)) = sub.try_next() else {
+        let Ok(Some(tick)) = sub.try_next() else {
             panic!("a tick")
         };
         assert_eq!(tick.len(), 2);
         assert_eq!(
-            tick.bytes(),
+            &*tick.prices,
             (frame(100, "BTC", "1.5") + &frame(101, "ETH", "2")).as_bytes()
         );
     }
@@ -697,10 +661,13 @@ mod tests {
         }
         // The third tick found the slow queue full: dropped at once, even
         // though two ticks are still queued.
-        assert!(matches!(slow.try_next(), Some(Next::Dropped)));
-        assert!(matches!(slow.next(Duration::from_secs(5)), Next::Dropped));
-        assert!(fast.try_next().is_none());
-        assert!(matches!(fast.next(Duration::from_millis(1)), Next::Idle));
+        assert_eq!(slow.try_next().err(), Some(DisconnectReason::Slow));
+        assert_eq!(
+            slow.next(Duration::from_secs(5)).err(),
+            Some(DisconnectReason::Slow)
+        );
+        assert!(matches!(fast.try_next(), Ok(None)));
+        assert!(matches!(fast.next(Duration::from_millis(1)), Ok(None)));
         assert_eq!(hub.lock().subscribers.len(), 1);
     }
 
@@ -711,7 +678,7 @@ mod tests {
         for _ in 0..5 {
             hub.publish(&[price("A", "1")]);
         }
-        assert!(sub.try_next().is_none());
+        assert!(matches!(sub.try_next(), Ok(None)));
     }
 
     /// The publish comes only once the reader is asleep in `park_timeout`
@@ -729,7 +696,7 @@ mod tests {
                 .send(std::fs::read_link("/proc/thread-self"))
                 .unwrap();
             let next = sub.next(Duration::from_secs(60));
-            matches!(next, Next::Tick(_))
+            matches!(next, Ok(Some(_)))
         });
         let task = ready_rx.recv().unwrap().expect("/proc/thread-self");
         let stat = std::path::Path::new("/proc").join(task).join("stat");
@@ -764,11 +731,11 @@ mod tests {
         for n in 0..MAX_SNAPSHOT_SYMBOLS + 10 {
             hub.publish(&[price(&format!("S{n}"), "1")]);
         }
-        assert!(!hub.lock().latest.contains_key("S0"));
+        assert!(!hub.lock().latest.contains_key(&sym("S0")));
         assert!(hub
             .lock()
             .latest
-            .contains_key(format!("S{}", MAX_SNAPSHOT_SYMBOLS + 9).as_str()));
+            .contains_key(&sym(&format!("S{}", MAX_SNAPSHOT_SYMBOLS + 9))));
         assert_eq!(hub.lock().latest.len(), MAX_SNAPSHOT_SYMBOLS);
     }
 
@@ -908,7 +875,7 @@ mod tests {
             hub.publish(&[price("A", &n.to_string())]);
         }
         hub.publish(&[price("C", "9")]);
-        assert!(!sub.is_dropped());
+        assert_eq!(sub.ended(), None);
         assert_eq!(
             conflated_write(&mut sub),
             frame(20, "A", "20") + &frame(21, "C", "9")
@@ -949,9 +916,9 @@ mod tests {
         let open = subscribe(&hub, Filter::All, None);
         let enders = hub.drain();
         assert_eq!(enders.len(), 1);
-        assert!(open.try_next().is_none());
+        assert!(matches!(open.try_next(), Ok(None)));
         enders[0].end();
-        assert!(matches!(open.try_next(), Some(Next::Ended)));
+        assert_eq!(open.try_next().err(), Some(DisconnectReason::Drain));
         let late = subscribe(&hub, Filter::All, None);
         assert_eq!(late.ended(), Some(DisconnectReason::Drain));
     }
@@ -965,7 +932,10 @@ mod tests {
             named(1, 1, "B", "2"),
             named(2, 0, "A", "3"),
         ]);
-        assert!(early.try_next().is_none(), "a load is sent to no one");
+        assert!(
+            matches!(early.try_next(), Ok(None)),
+            "a load is sent to no one"
+        );
         hub.send_snapshot();
         assert_eq!(drain(&early), stream_frame(2, 0, "A", "3"));
         let missed = stream_frames(&[(1, 1, "B", "2"), (2, 0, "A", "3")]);

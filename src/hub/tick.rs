@@ -27,14 +27,15 @@ pub struct Price {
 /// client.
 #[derive(Debug)]
 pub struct Tick {
-    prices: Box<[u8]>,
+    /// Every frame of the tick in `/prices` framing, in id order.
+    pub prices: Box<[u8]>,
     article: Box<[u8]>,
     pub(super) events: Box<[Event]>,
     /// When the hub published it (for `tickstream_delivery_lag_seconds`).
-    published: Instant,
+    pub published: Instant,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) struct Event {
     pub(super) id: EventId,
     pub(super) symbol: Symbol,
@@ -77,35 +78,19 @@ impl Tick {
             for i in run.events.clone() {
                 prices.extend_from_slice(run.tick.frame(i, Dialect::Prices));
                 article.extend_from_slice(run.tick.frame(i, Dialect::Article));
-                let Event { id, symbol, .. } = &run.tick.events[i];
                 events.push(Event {
-                    id: *id,
-                    symbol: symbol.clone(),
                     ends: [prices.len(), article.len()],
+                    ..run.tick.events[i].clone()
                 });
             }
         }
         Tick::new(prices, article, events)
     }
 
-    /// Every frame of the tick in `/prices` framing, in id order.
-    pub fn bytes(&self) -> &[u8] {
-        &self.prices
-    }
-
-    /// Number of events in the tick.
-    pub fn len(&self) -> usize {
+    /// Number of events in the tick (never 0: the hub publishes no empty
+    /// tick).
+    pub(crate) fn len(&self) -> usize {
         self.events.len()
-    }
-
-    /// True if the tick holds no event (the hub never publishes one).
-    pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
-    }
-
-    /// When the hub published this tick.
-    pub fn published(&self) -> Instant {
-        self.published
     }
 
     pub(super) fn first_id(&self) -> EventId {
@@ -138,11 +123,7 @@ impl Tick {
             Dialect::Prices => (&self.prices, 0),
             Dialect::Article => (&self.article, 1),
         };
-        let start = if i == 0 {
-            0
-        } else {
-            self.events[i - 1].ends[which]
-        };
+        let start = i.checked_sub(1).map_or(0, |i| self.events[i].ends[which]);
         &bytes[start..self.events[i].ends[which]]
     }
 
@@ -176,7 +157,7 @@ impl Filter {
     pub fn matches(&self, symbol: &Symbol) -> bool {
         match self {
             Filter::All => true,
-            Filter::Only(symbols) => symbols.contains(symbol.as_str()),
+            Filter::Only(symbols) => symbols.contains(symbol),
         }
     }
 }
@@ -194,21 +175,12 @@ pub struct Selection {
 }
 
 impl Selection {
-    /// Every event, in `/prices` framing.
-    pub(super) fn everything() -> Selection {
-        Selection {
-            filter: Filter::All,
-            floor: None,
-            dialect: Dialect::Prices,
-        }
-    }
-
     pub(super) fn takes(&self, event: &Event) -> bool {
         self.floor.is_none_or(|floor| event.id > floor) && self.filter.matches(&event.symbol)
     }
 
     /// True if this client takes all of `tick` in `/prices` framing, so
-    /// [`Tick::bytes`] can be written as it is.
+    /// [`Tick::prices`] can be written as it is.
     pub fn takes_whole(&self, tick: &Tick) -> bool {
         self.dialect == Dialect::Prices
             && self.filter == Filter::All

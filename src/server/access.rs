@@ -6,13 +6,13 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::auth::{self, Access, Grant};
 use crate::config::Config;
 use crate::http::{self, Request, Response, Status};
 use crate::hub::Filter;
-use crate::server::routes::{parse_throttle, Entitled, Route, StreamParams};
+use crate::server::routes::{parse_throttle, retry_later, Route, StreamParams};
 use crate::server::Shared;
 use crate::symbol::Symbol;
 
@@ -28,12 +28,11 @@ pub fn check(request: &Request, route: Route, access: &Access, shared: &Shared) 
     let query_token = http::query_pairs(&request.query)
         .find(|(key, _)| key.as_deref() == Some("access_token"))
         .and_then(|(_, value)| value);
-    let token = auth::find_token(
+    let Some(token) = auth::find_token(
         request.authorization.as_deref(),
         &request.cookie,
         query_token.as_deref(),
-    );
-    let Some(token) = token else {
+    ) else {
         return Route::Answer(unauthorized(None));
     };
     let grant = match access.verify(token, crate::since_epoch().as_secs()) {
@@ -43,10 +42,9 @@ pub fn check(request: &Request, route: Route, access: &Access, shared: &Shared) 
     match route {
         Route::Metrics if grant.metrics => Route::Metrics,
         Route::Metrics => Route::Answer(forbidden()),
-        Route::Stream(params) => match entitle(params, grant, &shared.config) {
-            Ok(params) => Route::Stream(params),
-            Err(response) => Route::Answer(response),
-        },
+        Route::Stream(params) => {
+            entitle(params, grant, &shared.config).map_or_else(Route::Answer, Route::Stream)
+        }
         other => other,
     }
 }
@@ -78,11 +76,9 @@ pub fn entitle(
         }
     }
     params.wants.tag = Some(grant.key.0);
-    params.entitled = Some(Entitled {
-        key: grant.key.0,
-        exp: grant.exp,
-        sub: grant.sub,
-    });
+    let left = Duration::from_secs(grant.exp).saturating_sub(crate::since_epoch());
+    params.expires = Some(Instant::now() + left);
+    params.sub = grant.sub;
     Ok(params)
 }
 
@@ -105,11 +101,6 @@ fn forbidden() -> Response {
         "WWW-Authenticate",
         "Bearer realm=\"tickstream\", error=\"insufficient_scope\"",
     )
-}
-
-/// How long until `exp` (seconds since the epoch), from now.
-pub fn until(exp: u64) -> Duration {
-    Duration::from_secs(exp).saturating_sub(crate::since_epoch())
 }
 
 /// Open streams per subscriber, for `--max-streams-per-sub`.
@@ -147,15 +138,9 @@ impl Drop for SubPlace<'_> {
 
 /// The `429` for a subscriber at `--max-streams-per-sub`.
 pub fn too_many_streams(config: &Config) -> Response {
-    let retry_secs = config.retry.as_secs_f64().ceil().max(1.0);
-    Response::error(
-        Status::TooManyRequests,
-        &format!(
-            "too many streams for this subscriber (limit {})",
-            config.max_streams_per_sub
-        ),
-    )
-    .with_header("Retry-After", format!("{retry_secs}"))
+    let limit = config.max_streams_per_sub;
+    let message = format!("too many streams for this subscriber (limit {limit})");
+    retry_later(Status::TooManyRequests, &message, config)
 }
 
 /// A request's path and query for the log: the value of `access_token`

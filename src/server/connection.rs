@@ -7,6 +7,7 @@ use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Instant;
 
+use crate::config::FeedKind;
 use crate::http::{self, Method, Parsed, Reject, Request, Response, Status};
 use crate::server::access;
 use crate::server::gate::Pass;
@@ -102,7 +103,10 @@ fn answer_complete(stream: &TcpStream, route: Route, head_only: bool, shared: &S
         }
         Route::Health => Response::error(
             Status::ServiceUnavailable,
-            routes::feed_down(&shared.config),
+            match shared.config.feed {
+                FeedKind::Sim | FeedKind::Stdin => "feed ended",
+                FeedKind::Redis => "feed unavailable",
+            },
         ),
         Route::Metrics => Response::new(
             Status::Ok,

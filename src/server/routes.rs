@@ -2,7 +2,7 @@
 //! out. No socket, no clock, no shared state, so one table test covers
 //! every path, method and query rule.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::config::{parse_duration, Config, FeedKind, MAX_SYMBOLS};
 use crate::http::{self, Method, Request, Response, Status, ALLOW};
@@ -44,18 +44,9 @@ pub struct StreamParams {
     pub throttle: Option<Duration>,
     /// HEAD: the head only, then close.
     pub head_only: bool,
-    /// Set for a stream opened with a token (`server::access`).
-    pub entitled: Option<Entitled>,
-}
-
-/// What a stream opened with a token carries from it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entitled {
-    /// The key that signed the token, for a revocation by SIGHUP.
-    pub key: u64,
-    /// When the token expires, in seconds since the epoch.
-    pub exp: u64,
-    /// The subscriber, for the log line and `--max-streams-per-sub`.
+    /// When the token of a stream opened with one expires (`server::access`).
+    pub expires: Option<Instant>,
+    /// The token's subscriber, for the log line and `--max-streams-per-sub`.
     pub sub: Option<String>,
 }
 
@@ -91,23 +82,20 @@ pub fn route(request: &Request, config: &Config) -> Route {
     }
 }
 
-/// What `/healthz` says while the feed is down.
-pub fn feed_down(config: &Config) -> &'static str {
-    match config.feed {
-        FeedKind::Sim | FeedKind::Stdin => "feed ended",
-        FeedKind::Redis => "feed unavailable",
-    }
+/// A stream refused at a limit: `Retry-After` is `--retry`, in whole
+/// seconds, at least one.
+pub fn retry_later(status: Status, message: &str, config: &Config) -> Response {
+    let retry_secs = config.retry.as_secs_f64().ceil().max(1.0);
+    Response::error(status, message).with_header("Retry-After", format!("{retry_secs}"))
 }
 
 /// The 503 for a stream past `--max-clients`.
 pub fn too_many_clients(config: &Config) -> Response {
-    let limit = config.max_clients;
-    let retry_secs = config.retry.as_secs_f64().ceil().max(1.0);
-    Response::error(
-        Status::ServiceUnavailable,
-        &format!("too many clients (limit {limit}); retry later"),
-    )
-    .with_header("Retry-After", format!("{retry_secs}"))
+    let message = format!(
+        "too many clients (limit {}); retry later",
+        config.max_clients
+    );
+    retry_later(Status::ServiceUnavailable, &message, config)
 }
 
 fn preflight(config: &Config) -> Response {
@@ -136,7 +124,6 @@ fn stream_params(
     let mut symbols: Vec<Symbol> = Vec::new();
     let mut query_id = None;
     let mut throttle = None;
-    let mut article_symbol = None;
     for (key, value) in http::query_pairs(&request.query) {
         // A key that is not UTF-8 is none of ours; a value is refused only
         // if it is read.
@@ -152,19 +139,14 @@ fn stream_params(
                     }
                 }
             }
-            ("symbol", Dialect::Article) => {
-                article_symbol = Some(check_symbol(value?.trim(), config)?)
-            }
+            ("symbol", Dialect::Article) => symbols = vec![check_symbol(value?.trim(), config)?],
             ("lastEventId", _) => query_id = EventId::parse(&value?, form),
             ("throttle", _) => throttle = Some(parse_throttle(&value?)?),
             _ => {}
         }
     }
-    if dialect == Dialect::Article {
-        symbols = vec![match article_symbol {
-            Some(symbol) => symbol,
-            None => check_symbol(ARTICLE_SYMBOL, config)?,
-        }];
+    if dialect == Dialect::Article && symbols.is_empty() {
+        symbols.push(check_symbol(ARTICLE_SYMBOL, config)?);
     }
     if symbols.len() > MAX_SYMBOLS {
         return Err(Response::error(
@@ -189,7 +171,8 @@ fn stream_params(
         },
         throttle,
         head_only: request.method == Method::Head,
-        entitled: None,
+        expires: None,
+        sub: None,
     })
 }
 
@@ -215,15 +198,13 @@ pub fn parse_throttle(value: &str) -> Result<Duration, Response> {
 /// answer then names the valid ones).
 fn check_symbol(text: &str, config: &Config) -> Result<Symbol, Response> {
     let sim = config.feed == FeedKind::Sim;
-    let valid = || {
-        let names: Vec<&str> = config.symbols.iter().map(Symbol::as_str).collect();
-        match sim {
-            true => format!("; valid symbols: {}", names.join(", ")),
-            false => String::new(),
+    let bad = |mut message: String| {
+        if sim {
+            let names: Vec<&str> = config.symbols.iter().map(Symbol::as_str).collect();
+            message += &format!("; valid symbols: {}", names.join(", "));
         }
+        Response::error(Status::BadRequest, &message)
     };
-    let bad =
-        |problem: String| Response::error(Status::BadRequest, &format!("{problem}{}", valid()));
     let symbol = Symbol::parse(text.as_bytes()).map_err(bad)?;
     if sim && !config.symbols.contains(&symbol) {
         return Err(bad(format!("unknown symbol {symbol}")));

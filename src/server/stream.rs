@@ -11,7 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::http::{Request, Response, Version};
-use crate::hub::{EventRun, Next, Subscription};
+use crate::hub::{EventRun, Subscription};
 use crate::metrics::DisconnectReason;
 use crate::server::access::{self, too_many_streams};
 use crate::server::reply::{respond, timed_out, to_bytes};
@@ -49,8 +49,7 @@ pub fn serve(
         drop(place);
         return refuse(&stream, |_| Response::event_stream(), true, shared);
     }
-    let entitled = params.entitled.as_ref();
-    let sub = entitled.and_then(|e| e.sub.as_deref());
+    let sub = params.sub.as_deref();
     let limit = shared.config.max_streams_per_sub;
     let _sub_place = match sub.filter(|_| limit > 0) {
         None => None,
@@ -68,7 +67,7 @@ pub fn serve(
         stream,
         shared,
         events_sent: 0,
-        expires: entitled.map(|e| started + access::until(e.exp)),
+        expires: params.expires,
     };
     let reason = writer.run(&mut subscription, head, params.throttle);
     shared.metrics.disconnected(reason);
@@ -90,16 +89,13 @@ fn log_ended(
     (lasted, events, reason): (Duration, u64, DisconnectReason),
 ) {
     let path = access::logged_path(request);
-    let path = match sub {
-        Some(sub) => format!("{path} (sub {sub:?})"),
-        None => path,
-    };
+    let sub = sub.map_or(String::new(), |sub| format!(" (sub {sub:?})"));
     let version = match request.version {
         Version::Http10 => "HTTP/1.0",
         Version::Http11 => "HTTP/1.1",
     };
     crate::log!(
-        "tickstream: {peer} {path} {version} ended after {:.1}s, {events} events sent: {}",
+        "tickstream: {peer} {path}{sub} {version} ended after {:.1}s, {events} events sent: {}",
         lasted.as_secs_f64(),
         reason.as_str()
     );
@@ -155,10 +151,8 @@ impl EventWriter<'_> {
                 None => self.live(sub, config.heartbeat),
                 Some(period) => self.conflated(sub, period, config.heartbeat),
             });
-        match result {
-            Ok(never) => match never {},
-            Err(reason) => reason,
-        }
+        let Err(reason) = result;
+        reason
     }
 
     /// Writes `buf`, then the events of `runs`, in pieces of about
@@ -190,27 +184,23 @@ impl EventWriter<'_> {
         let mut last_write = Instant::now();
         loop {
             let wait = self.before_expiry(heartbeat.saturating_sub(last_write.elapsed()))?;
-            let tick = match sub.next(wait) {
-                Next::Tick(tick) => tick,
-                Next::Idle if last_write.elapsed() < heartbeat => continue,
-                Next::Idle => {
+            let Some(tick) = sub.next(wait)? else {
+                if last_write.elapsed() >= heartbeat {
                     self.write(sub, sse::HEARTBEAT, 0)?;
                     last_write = Instant::now();
-                    continue;
                 }
-                Next::Dropped => return Err(DisconnectReason::Slow),
-                Next::Ended => return Err(sub.ended().unwrap_or(DisconnectReason::Drain)),
+                continue;
             };
-            let oldest = tick.published();
+            let oldest = tick.published;
             // Drain whatever else is queued, so a client that fell behind
             // catches up in few writes.
             let mut next = sub.try_next();
-            if next.is_none() && sub.selection.takes_whole(&tick) {
-                self.write(sub, tick.bytes(), tick.len())?;
+            if matches!(next, Ok(None)) && sub.selection.takes_whole(&tick) {
+                self.write(sub, &tick.prices, tick.len())?;
             } else {
                 buf.clear();
                 let mut events = tick.append_to(&mut buf, 0..tick.len(), &sub.selection);
-                while let Some(Next::Tick(tick)) = next {
+                while let Ok(Some(tick)) = next {
                     if buf.len() >= WRITE_PIECE_BYTES {
                         self.write(sub, &buf, std::mem::take(&mut events))?;
                         buf.clear();
@@ -222,13 +212,7 @@ impl EventWriter<'_> {
                 if buf.capacity() > 2 * WRITE_PIECE_BYTES {
                     buf = Vec::new(); // One big tick must not stay resident.
                 }
-                match next {
-                    Some(Next::Dropped) => return Err(DisconnectReason::Slow),
-                    Some(Next::Ended) => {
-                        return Err(sub.ended().unwrap_or(DisconnectReason::Drain))
-                    }
-                    _ => {}
-                }
+                next?;
             }
             self.shared.metrics.delivered_after(oldest.elapsed());
             last_write = Instant::now();
@@ -318,9 +302,6 @@ impl EventWriter<'_> {
                     }
                 }
                 Err(_) => return Err(DisconnectReason::Closed),
-            }
-            if written < bytes.len() && sub.is_dropped() {
-                return Err(DisconnectReason::Slow);
             }
             if let Some(reason) = sub.ended().filter(|_| written < bytes.len()) {
                 return Err(reason);
