@@ -125,9 +125,10 @@ pub const MAX_TICKS_OWED: u32 = 1000;
 /// hub's lock) are made up at once as one publish, so no event is lost.
 pub fn run(config: &Config, hub: &Hub, metrics: &Metrics) {
     let seed = config.seed.unwrap_or_else(|| fastrand::u64(..));
+    let symbols: Vec<&str> = config.symbols.iter().map(Symbol::as_str).collect();
     crate::log!(
         "tickstream: sim feed of {} every {:?}, seed {seed}",
-        config.symbols.join(","),
+        symbols.join(","),
         config.interval
     );
     let mut walk = RandomWalk::new(&config.symbols, config.interval, seed);
