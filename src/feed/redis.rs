@@ -21,7 +21,7 @@ use crate::feed::entry::parse_entry;
 use crate::hub::{Hub, Price};
 use crate::id::EventId;
 use crate::metrics::Metrics;
-use crate::redis::resp::{RespError, MAX_VALUE_BYTES};
+use crate::redis::resp::{MAX_VALUE_BYTES, TOO_LARGE};
 use crate::redis::{Backoff, Connection, Entry, RedisError, REDIS_TIMEOUT};
 
 /// How long one `XREAD` blocks in Redis waiting for an entry.
@@ -71,7 +71,7 @@ pub fn run(config: &Config, hub: &Hub, metrics: &Metrics) {
     loop {
         let Err(e) = reader.session(&mut backoff);
         metrics.set_feed_up(false);
-        if e.is_timeout() || matches!(e, RedisError::Protocol(RespError::TooLarge)) {
+        if e.is_timeout() || matches!(e, RedisError::Protocol(TOO_LARGE)) {
             reader.page = (reader.page / 2).max(1);
         }
         // One line per kind of trouble, not one per retry.

@@ -88,7 +88,6 @@ impl std::error::Error for RedisError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             RedisError::Io(e) => Some(e),
-            RedisError::Protocol(e) => Some(e),
             _ => None,
         }
     }
@@ -744,7 +743,7 @@ mod tests {
         let (port, server) = fake_redis(vec![(TYPE_K, Answer::Owned(header))]);
         let mut redis = open("redis://127.0.0.1:PORT", port, SECOND).expect("open");
         let error = redis.key_type("k").expect_err("too large");
-        assert!(matches!(error, RedisError::Protocol(RespError::TooLarge)));
+        assert!(matches!(error, RedisError::Protocol(resp::TOO_LARGE)));
         assert_eq!(
             error.to_string(),
             format!(

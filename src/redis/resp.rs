@@ -29,7 +29,6 @@
 //! hostile reply can cost some 64 MiB; a real one (bulk strings of stream
 //! fields) costs 3 to 5 times its size.
 
-use std::fmt;
 use std::io::Write as _;
 
 /// Most bytes of one reply that are kept or counted: everything but the
@@ -67,44 +66,13 @@ pub enum Reply {
     Array(Option<Vec<Reply>>),
 }
 
-/// Why bytes are not a RESP2 reply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RespError {
-    /// A value starts with a byte other than `+ - : $ *`.
-    Type,
-    /// A line or a bulk payload not ended by CRLF (a bare CR or LF).
-    Line,
-    /// A line passed [`MAX_LINE_BYTES`] without its CRLF.
-    LineTooLong,
-    /// A `$` or `*` length that is neither `-1` nor digits.
-    Length,
-    /// A `:` value that is not a decimal 64-bit integer.
-    Integer,
-    /// The reply passed [`MAX_REPLY_BYTES`] (counted as the module doc
-    /// says), or a bulk string declared more than [`MAX_DECLARED_BYTES`].
-    TooLarge,
-    /// An array declared more than [`MAX_ARRAY_LEN`] elements.
-    ArrayTooLong,
-    /// Arrays nested more than [`MAX_DEPTH`] deep.
-    Depth,
-}
+/// Why bytes are not a RESP2 reply: one line naming the rule broken, such
+/// as [`TOO_LARGE`].
+pub type RespError = &'static str;
 
-impl fmt::Display for RespError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RespError::Type => write!(f, "unknown type byte (RESP2 has + - : $ *)"),
-            RespError::Line => write!(f, "line not ended by CRLF"),
-            RespError::LineTooLong => write!(f, "line longer than {MAX_LINE_BYTES} bytes"),
-            RespError::Length => write!(f, "malformed length"),
-            RespError::Integer => write!(f, "malformed integer"),
-            RespError::TooLarge => write!(f, "reply larger than {MAX_REPLY_BYTES} bytes"),
-            RespError::ArrayTooLong => write!(f, "array of more than {MAX_ARRAY_LEN} elements"),
-            RespError::Depth => write!(f, "arrays nested more than {MAX_DEPTH} deep"),
-        }
-    }
-}
-
-impl std::error::Error for RespError {}
+/// The reply passed [`MAX_REPLY_BYTES`] (counted as the module doc says),
+/// or a bulk string declared more than [`MAX_DECLARED_BYTES`].
+pub const TOO_LARGE: RespError = "reply larger than 4194304 bytes";
 
 /// Appends a command as an array of bulk strings: `*N\r\n$len\r\narg\r\n...`.
 pub fn push_command(buf: &mut Vec<u8>, args: &[&[u8]]) {
@@ -164,10 +132,10 @@ impl Parser {
                     };
                     count(&mut self.counted, 1)?;
                     if !b"+-:$*".contains(&kind) {
-                        return Err(RespError::Type);
+                        return Err("unknown type byte (RESP2 has + - : $ *)");
                     }
                     if kind == b'*' && self.open.len() >= MAX_DEPTH {
-                        return Err(RespError::Depth);
+                        return Err("arrays nested more than 8 deep");
                     }
                     pos += 1;
                     let text = Vec::new();
@@ -186,12 +154,14 @@ impl Parser {
                     count(&mut self.counted, 1)?;
                     match (byte, *cr) {
                         (b'\n', true) => {}
-                        (_, true) | (b'\n', false) => return Err(RespError::Line),
+                        (_, true) | (b'\n', false) => return Err("line not ended by CRLF"),
                         (b'\r', false) => {
                             *cr = true;
                             continue;
                         }
-                        _ if text.len() == MAX_LINE_BYTES => return Err(RespError::LineTooLong),
+                        _ if text.len() == MAX_LINE_BYTES => {
+                            return Err("line longer than 65536 bytes")
+                        }
                         _ => {
                             text.push(byte);
                             continue;
@@ -227,7 +197,7 @@ impl Parser {
                     };
                     pos += 1;
                     if byte != b"\r\n"[usize::from(*seen)] {
-                        return Err(RespError::Line);
+                        return Err("line not ended by CRLF");
                     }
                     *seen += 1;
                     if *seen < 2 {
@@ -250,9 +220,9 @@ impl Parser {
         Ok(Some(match (kind, length(kind, line)?) {
             (b'+', _) => Reply::Simple(text()),
             (b'-', _) => Reply::Error(text()),
-            (b':', _) => Reply::Integer(integer(line).ok_or(RespError::Integer)?),
+            (b':', _) => Reply::Integer(integer(line).ok_or("malformed integer")?),
             (b'$', None) => Reply::Bulk(None),
-            (b'$', Some(len)) if len > MAX_DECLARED_BYTES => return Err(RespError::TooLarge),
+            (b'$', Some(len)) if len > MAX_DECLARED_BYTES => return Err(TOO_LARGE),
             (b'$', Some(len)) => {
                 // The payload and its CRLF count, unless it is skipped.
                 let kept = len <= MAX_VALUE_BYTES;
@@ -266,7 +236,9 @@ impl Parser {
                 return Ok(None);
             }
             (_, None) => Reply::Array(None),
-            (_, Some(len)) if len > MAX_ARRAY_LEN => return Err(RespError::ArrayTooLong),
+            (_, Some(len)) if len > MAX_ARRAY_LEN => {
+                return Err("array of more than 1048576 elements")
+            }
             (_, Some(0)) => Reply::Array(Some(Vec::new())),
             (_, Some(len)) => {
                 self.open
@@ -298,9 +270,7 @@ impl Parser {
 /// Counts `n` more bytes of a reply against its limit.
 fn count(counted: &mut usize, n: usize) -> Result<(), RespError> {
     *counted = counted.saturating_add(n);
-    (*counted <= MAX_REPLY_BYTES)
-        .then_some(())
-        .ok_or(RespError::TooLarge)
+    (*counted <= MAX_REPLY_BYTES).then_some(()).ok_or(TOO_LARGE)
 }
 
 /// A `$` or `*` line's length: `None` for `-1`; a length too large for
@@ -310,7 +280,7 @@ fn length(kind: u8, line: &[u8]) -> Result<Option<usize>, RespError> {
         return Ok(None);
     }
     if line.is_empty() || !line.iter().all(u8::is_ascii_digit) {
-        return Err(RespError::Length);
+        return Err("malformed length");
     }
     Ok(Some(line.iter().fold(0usize, |n, d| {
         n.saturating_mul(10).saturating_add(usize::from(d - b'0'))
@@ -330,6 +300,15 @@ fn integer(line: &[u8]) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // The parser's errors, each by the rule it names.
+    const TYPE: RespError = "unknown type byte (RESP2 has + - : $ *)";
+    const LINE: RespError = "line not ended by CRLF";
+    const LINE_TOO_LONG: RespError = "line longer than 65536 bytes";
+    const LENGTH: RespError = "malformed length";
+    const INTEGER: RespError = "malformed integer";
+    const ARRAY_TOO_LONG: RespError = "array of more than 1048576 elements";
+    const DEPTH: RespError = "arrays nested more than 8 deep";
 
     /// The outcome of parsing the bytes received so far.
     #[derive(Debug, Clone, PartialEq, Eq)]
@@ -523,33 +502,33 @@ mod tests {
     #[test]
     fn errors() {
         let cases: &[(&[u8], RespError)] = &[
-            (b"%1\r\n", RespError::Type),
-            (b"_\r\n", RespError::Type),
-            (b"OK\r\n", RespError::Type),
-            (b"*2\r\n+a\r\n?\r\n", RespError::Type),
-            (b"+a\rb\r\n", RespError::Line),
-            (b"+a\nb\r\n", RespError::Line),
-            (b"+a\r\r\n", RespError::Line),
-            (b"$3\r\nabcd\r\n", RespError::Line),
-            (b"$3\r\nabc\rx", RespError::Line),
-            (b"$3\r\nabc\n", RespError::Line),
-            (b"$\r\n", RespError::Length),
-            (b"$-2\r\n", RespError::Length),
-            (b"$-0\r\n", RespError::Length),
-            (b"$+3\r\nabc\r\n", RespError::Length),
-            (b"$ 3\r\nabc\r\n", RespError::Length),
-            (b"*1x\r\n", RespError::Length),
-            (b"*-1 \r\n", RespError::Length),
-            (b":\r\n", RespError::Integer),
-            (b":-\r\n", RespError::Integer),
-            (b":1.5\r\n", RespError::Integer),
-            (b":9223372036854775808\r\n", RespError::Integer),
-            (b":--1\r\n", RespError::Integer),
-            (b"$99999999999999999999999999\r\n", RespError::TooLarge),
-            (b"*99999999999999999999999999\r\n", RespError::ArrayTooLong),
+            (b"%1\r\n", TYPE),
+            (b"_\r\n", TYPE),
+            (b"OK\r\n", TYPE),
+            (b"*2\r\n+a\r\n?\r\n", TYPE),
+            (b"+a\rb\r\n", LINE),
+            (b"+a\nb\r\n", LINE),
+            (b"+a\r\r\n", LINE),
+            (b"$3\r\nabcd\r\n", LINE),
+            (b"$3\r\nabc\rx", LINE),
+            (b"$3\r\nabc\n", LINE),
+            (b"$\r\n", LENGTH),
+            (b"$-2\r\n", LENGTH),
+            (b"$-0\r\n", LENGTH),
+            (b"$+3\r\nabc\r\n", LENGTH),
+            (b"$ 3\r\nabc\r\n", LENGTH),
+            (b"*1x\r\n", LENGTH),
+            (b"*-1 \r\n", LENGTH),
+            (b":\r\n", INTEGER),
+            (b":-\r\n", INTEGER),
+            (b":1.5\r\n", INTEGER),
+            (b":9223372036854775808\r\n", INTEGER),
+            (b":--1\r\n", INTEGER),
+            (b"$99999999999999999999999999\r\n", TOO_LARGE),
+            (b"*99999999999999999999999999\r\n", ARRAY_TOO_LONG),
         ];
         for (bytes, error) in cases {
-            assert_error(bytes, *error);
+            assert_error(bytes, error);
         }
     }
 
@@ -565,14 +544,14 @@ mod tests {
         ok.extend_from_slice(b"\r\n");
         assert_complete(&ok, &simple(&"a".repeat(MAX_LINE_BYTES)));
         // One more byte without CRLF: an error at once, CRLF or not.
-        assert_error(&line(MAX_LINE_BYTES + 1), RespError::LineTooLong);
+        assert_error(&line(MAX_LINE_BYTES + 1), LINE_TOO_LONG);
         let mut long = line(MAX_LINE_BYTES + 1);
         long.extend_from_slice(b"\r\n");
-        assert_error(&long, RespError::LineTooLong);
+        assert_error(&long, LINE_TOO_LONG);
         // Length headers count too.
         let mut header = b"$".to_vec();
         header.resize(1 + MAX_LINE_BYTES + 1, b'0');
-        assert_error(&header, RespError::LineTooLong);
+        assert_error(&header, LINE_TOO_LONG);
     }
 
     /// `$len` with `len` bytes of `fill`.
@@ -605,7 +584,7 @@ mod tests {
         let mut bytes = bulk_bytes(MAX_VALUE_BYTES + 1, b'x');
         bytes.truncate(bytes.len() - 2);
         bytes.extend_from_slice(b"x\r\n");
-        assert_error(&bytes, RespError::Line);
+        assert_error(&bytes, LINE);
     }
 
     /// A value of 10 MiB, handed over 64 KiB at a time, is never held: the
@@ -689,7 +668,7 @@ mod tests {
         over.push(b'y');
         assert_eq!(parse_reply(&over), Ok(Parsed::Partial));
         over.extend_from_slice(b"\r\n");
-        assert_eq!(parse_reply(&over), Err(RespError::TooLarge));
+        assert_eq!(parse_reply(&over), Err(TOO_LARGE));
         // A kept value that would pass the limit is refused on its header,
         // before any payload.
         let m = MAX_REPLY_BYTES / full.len() + 1;
@@ -697,7 +676,7 @@ mod tests {
         declared.extend_from_slice(&full.repeat(m - 1));
         declared.extend_from_slice(&full[..7]);
         assert!(declared.len() < MAX_REPLY_BYTES);
-        assert_eq!(parse_reply(&declared), Err(RespError::TooLarge));
+        assert_eq!(parse_reply(&declared), Err(TOO_LARGE));
         assert_eq!(
             parse_reply(&declared[..declared.len() - 1]),
             Ok(Parsed::Partial)
@@ -708,7 +687,7 @@ mod tests {
         assert!(matches!(parse_reply(&skipped), Ok(Parsed::Complete(..))));
         assert_error(
             format!("${}\r\n", MAX_DECLARED_BYTES + 1).as_bytes(),
-            RespError::TooLarge,
+            TOO_LARGE,
         );
     }
 
@@ -716,7 +695,7 @@ mod tests {
     fn array_and_depth_limits() {
         let header = |len: usize| format!("*{len}\r\n").into_bytes();
         assert_eq!(parse_reply(&header(MAX_ARRAY_LEN)), Ok(Parsed::Partial));
-        assert_error(&header(MAX_ARRAY_LEN + 1), RespError::ArrayTooLong);
+        assert_error(&header(MAX_ARRAY_LEN + 1), ARRAY_TOO_LONG);
 
         let nested = |depth: usize| {
             let mut bytes = b"*1\r\n".repeat(depth);
@@ -728,10 +707,10 @@ mod tests {
             reply = array(vec![reply]);
         }
         assert_complete(&nested(MAX_DEPTH), &reply);
-        assert_error(&nested(MAX_DEPTH + 1), RespError::Depth);
+        assert_error(&nested(MAX_DEPTH + 1), DEPTH);
         let mut null = b"*1\r\n".repeat(MAX_DEPTH);
         null.extend_from_slice(b"*-1\r\n");
-        assert_error(&null, RespError::Depth);
+        assert_error(&null, DEPTH);
     }
 
     #[test]
@@ -781,17 +760,20 @@ mod tests {
             32,
             "the module doc counts on it"
         );
+        // The parser's messages (checked against these by the tests above)
+        // name the limits' values.
         assert_eq!(
-            RespError::TooLarge.to_string(),
+            TOO_LARGE,
             format!("reply larger than {MAX_REPLY_BYTES} bytes")
         );
         assert_eq!(
-            RespError::LineTooLong.to_string(),
-            "line longer than 65536 bytes"
+            LINE_TOO_LONG,
+            format!("line longer than {MAX_LINE_BYTES} bytes")
         );
         assert_eq!(
-            RespError::Depth.to_string(),
-            "arrays nested more than 8 deep"
+            ARRAY_TOO_LONG,
+            format!("array of more than {MAX_ARRAY_LEN} elements")
         );
+        assert_eq!(DEPTH, format!("arrays nested more than {MAX_DEPTH} deep"));
     }
 }
