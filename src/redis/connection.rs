@@ -84,14 +84,7 @@ impl fmt::Display for RedisError {
     }
 }
 
-impl std::error::Error for RedisError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            RedisError::Io(e) => Some(e),
-            _ => None,
-        }
-    }
-}
+impl std::error::Error for RedisError {}
 
 impl From<io::Error> for RedisError {
     /// A socket timeout shows as `WouldBlock` on Unix: named `TimedOut` here.
@@ -814,7 +807,6 @@ mod tests {
             .err()
             .expect("refused");
         assert!(matches!(error, RedisError::Io(_)), "{error}");
-        assert!(std::error::Error::source(&error).is_some());
     }
 
     /// Against a real Redis (6.2 or later) named by `TICKSTREAM_TEST_REDIS`,
