@@ -20,7 +20,7 @@
 //! printed in any error.
 
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
@@ -68,7 +68,7 @@ impl RedisError {
 
     /// No reply, or no progress writing, within the timeout.
     pub fn is_timeout(&self) -> bool {
-        matches!(self, RedisError::Io(e) if e.kind() == io::ErrorKind::TimedOut)
+        matches!(self, RedisError::Io(e) if e.kind() == ErrorKind::TimedOut)
     }
 }
 
@@ -90,8 +90,8 @@ impl From<io::Error> for RedisError {
     /// A socket timeout shows as `WouldBlock` on Unix: named `TimedOut` here.
     fn from(e: io::Error) -> Self {
         match e.kind() {
-            io::ErrorKind::WouldBlock => {
-                RedisError::Io(io::Error::new(io::ErrorKind::TimedOut, "timed out"))
+            ErrorKind::WouldBlock => {
+                RedisError::Io(io::Error::new(ErrorKind::TimedOut, "timed out"))
             }
             _ => RedisError::Io(e),
         }
@@ -134,7 +134,7 @@ impl Connection {
     /// write and reply.
     pub fn open(url: &RedisUrl, timeout: Duration) -> Result<Connection, RedisError> {
         let timeout = timeout.clamp(MIN_WAIT, MAX_WAIT);
-        let mut connected = Err(io::Error::new(io::ErrorKind::NotFound, "no address"));
+        let mut connected = Err(io::Error::new(ErrorKind::NotFound, "no address"));
         for addr in (url.host.as_str(), url.port).to_socket_addrs()? {
             connected = TcpStream::connect_timeout(&addr, timeout);
             if connected.is_ok() {
@@ -368,13 +368,9 @@ impl Connection {
             }
             let allowed = wait + Duration::from_secs((received / MIN_RATE) as u64);
             let left = allowed.saturating_sub(started.elapsed());
-            let timed_out = || {
-                let e =
-                    io::Error::new(io::ErrorKind::TimedOut, format!("no reply within {wait:?}"));
-                RedisError::Io(e)
-            };
             if left.is_zero() {
-                return Err(timed_out());
+                let e = io::Error::new(ErrorKind::TimedOut, format!("no reply within {wait:?}"));
+                return Err(RedisError::Io(e));
             }
             self.stream.set_read_timeout(Some(left))?;
             // Everything was parsed: the buffer starts again.
@@ -385,16 +381,11 @@ impl Connection {
             match read {
                 Ok(0) => return Err(RedisError::Closed),
                 Ok(n) => received += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    return Err(timed_out())
-                }
-                Err(e) => return Err(RedisError::Io(e)),
+                Err(e) => match e.kind() {
+                    // A read that timed out ends the wait at the top of the loop.
+                    ErrorKind::Interrupted | ErrorKind::WouldBlock | ErrorKind::TimedOut => {}
+                    _ => return Err(RedisError::Io(e)),
+                },
             }
         }
     }
