@@ -94,11 +94,6 @@ impl Keys {
     pub fn count(&self) -> usize {
         self.secrets.len()
     }
-
-    /// The key [`mint`] signs with: the file's first.
-    pub fn first(&self) -> KeyId {
-        self.secrets[0].0
-    }
 }
 
 impl fmt::Debug for Keys {
@@ -430,7 +425,7 @@ mod tests {
         assert_eq!(
             grant,
             Grant {
-                key: keys.first(),
+                key: KeyId::of(&keys.secrets[0].1),
                 exp: 1_700_003_600,
                 sub: Some("bob \"q\"\n".to_string()),
                 symbols: Some(vec!["BTC".to_string(), "ETH".to_string()]),
@@ -791,12 +786,12 @@ mod tests {
         let token = sign(r#"{"alg":"HS256"}"#, r#"{"exp":4102444800}"#, OTHER);
         let grant = verify(token.as_bytes(), &file, NOW, None).unwrap();
         assert_eq!(grant.key, KeyId::of(OTHER));
-        assert_ne!(grant.key, file.first());
+        assert_ne!(grant.key, KeyId::of(SECRET));
         assert!(file.contains(grant.key));
         // A reload without that key: the grant's key is gone.
         let reloaded = Keys::parse(&[SECRET, b"\n"].concat()).unwrap();
         assert!(!reloaded.contains(grant.key));
-        assert!(reloaded.contains(file.first()));
+        assert!(reloaded.contains(KeyId::of(SECRET)));
         assert_eq!(
             verify(token.as_bytes(), &reloaded, NOW, None),
             Err("signature")
@@ -823,7 +818,7 @@ mod tests {
             let expected: Vec<&[u8]> = expected.iter().map(|s| s.as_bytes()).collect();
             assert_eq!(secrets, expected, "{text:?}");
             assert_eq!(keys.count(), expected.len());
-            assert_eq!(keys.first(), KeyId::of(expected[0]));
+            assert_eq!(keys.secrets[0].0, KeyId::of(expected[0]));
         }
         // Inner spaces and a leading one belong to the secret.
         let spaced = Keys::parse(format!(" {}", "c d".repeat(11)).as_bytes()).unwrap();
