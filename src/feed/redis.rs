@@ -191,11 +191,8 @@ impl Reader<'_> {
                 }
             }
         }
-        let published = match live {
-            true => self.hub.publish_named(&events),
-            false => self.hub.load_named(&events),
-        };
-        self.metrics.published(published);
+        self.metrics
+            .published(self.hub.publish_named(&events, live));
     }
 }
 
