@@ -213,12 +213,9 @@ fn price_of(entry: &Entry) -> Result<Price, String> {
     if entry.oversized {
         return Err(format!("a field over {MAX_VALUE_BYTES} bytes"));
     }
-    let field = |name: &str| {
-        let mut fields = entry.fields.iter();
-        let value = fields
-            .find(|(f, _)| f == name.as_bytes())
-            .map(|(_, v)| v.as_slice());
-        value.ok_or_else(|| format!("no {name} field"))
+    let field = |name: &str| match entry.fields.iter().find(|(f, _)| f == name.as_bytes()) {
+        Some((_, value)) => Ok(value.as_slice()),
+        None => Err(format!("no {name} field")),
     };
     let (symbol, price, ts) = (field("symbol")?, field("price")?, field("ts").ok());
     parse_entry(symbol, price, ts, || entry.id.major).map_err(|e| e.to_string())
