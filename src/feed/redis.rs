@@ -92,9 +92,8 @@ impl Reader<'_> {
     fn session(&mut self, backoff: &mut Backoff) -> Result<Infallible, RedisError> {
         let (url, key) = (&self.config.redis, &self.config.stream);
         let mut conn = Connection::open(url, REDIS_TIMEOUT)?;
-        match conn.key_type(key)?.as_str() {
-            "none" | "stream" => {}
-            _ => return Err(RedisError::Server("WRONGTYPE".into())),
+        if !matches!(conn.key_type(key)?.as_str(), "none" | "stream") {
+            return Err(RedisError::Server("WRONGTYPE".into()));
         }
         if self.connected_before {
             self.metrics.feed_reconnected();
