@@ -301,7 +301,7 @@ mod tests {
                 dialect: crate::sse::Dialect::Prices,
             },
             last_event_id: Some(crate::id::EventId::counter(0)),
-            conflated: false,
+            throttle: None,
             tag: None,
         });
         let mut out = Vec::new();

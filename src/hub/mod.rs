@@ -56,8 +56,10 @@ pub struct Wants {
     pub selection: Selection,
     /// Where it resumes, if it does.
     pub last_event_id: Option<EventId>,
-    /// A conflated stream: no queue; it reads [`Subscription::newest_since`].
-    pub conflated: bool,
+    /// `?throttle=` (or its token's period): a conflated stream, at most one
+    /// write of events per this long. It has no queue: it reads
+    /// [`Subscription::newest_since`].
+    pub throttle: Option<Duration>,
     /// A tag that [`Hub::revoke`] looks at: the id of the key that signed
     /// the stream's token.
     pub tag: Option<u64>,
@@ -381,7 +383,7 @@ impl Hub {
         let selection = Arc::new(wants.selection);
         let mut cursor = None;
         let catch_up = match last {
-            _ if wants.conflated => {
+            _ if wants.throttle.is_some() => {
                 cursor = match (self.form, last, state.newest) {
                     (IdForm::Counter, Some(last), newest) => newest.map(|n| last.min(n)),
                     _ => last,
@@ -424,7 +426,7 @@ impl Hub {
         });
         state.subscribers.push(Subscriber {
             resumed: last.is_some(),
-            queue: (!wants.conflated).then_some(queue),
+            queue: wants.throttle.is_none().then_some(queue),
             selection: Arc::clone(&selection),
             inbox: Arc::clone(&inbox),
             tag: wants.tag,
@@ -531,7 +533,7 @@ mod tests {
                 dialect: Dialect::Prices,
             },
             last_event_id: last.map(EventId::counter),
-            conflated: false,
+            throttle: None,
             tag: None,
         })
     }
@@ -770,7 +772,7 @@ mod tests {
                 dialect,
             },
             last_event_id: last,
-            conflated,
+            throttle: conflated.then_some(Duration::from_secs(1)),
             tag: None,
         }
     }
