@@ -387,11 +387,9 @@ fn parse_field_line(line: &[u8]) -> Result<(&[u8], &[u8]), Reject> {
         return Err(Reject::Header);
     }
     // field-value = *( VCHAR / SP / HTAB / obs-text ), with OWS around it:
-    // once that holds, the only ASCII whitespace left to trim is SP and HTAB.
-    if !value
-        .iter()
-        .all(|&b| b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80)
-    {
+    // no control character but HTAB. Once that holds, the only ASCII
+    // whitespace left to trim is SP and HTAB.
+    if value.iter().any(|&b| b.is_ascii_control() && b != b'\t') {
         return Err(Reject::Header);
     }
     Ok((name, value.trim_ascii()))
@@ -439,10 +437,8 @@ fn split_target(target: &[u8], method: Method) -> Result<(String, String), Rejec
         return Ok(("*".into(), String::new()));
     }
     let target = std::str::from_utf8(target).map_err(|_| Reject::Target)?;
-    let with_slash;
-    let origin_form = if target.starts_with('/') {
-        target
-    } else {
+    let mut origin_form = target;
+    if !target.starts_with('/') {
         let lower = target.get(..8).unwrap_or(target).to_ascii_lowercase();
         let after_scheme = if lower.starts_with("http://") {
             &target[7..]
@@ -460,18 +456,14 @@ fn split_target(target: &[u8], method: Method) -> Result<(String, String), Rejec
         {
             return Err(Reject::Target);
         }
-        // `http://host` and `http://host?query`: the path is `/`.
-        if rest.starts_with('/') {
-            rest
-        } else {
-            with_slash = format!("/{rest}");
-            &with_slash
-        }
-    };
+        origin_form = rest;
+    }
     if !origin_form.bytes().all(is_target_byte) {
         return Err(Reject::Target);
     }
     let (path, query) = origin_form.split_once('?').unwrap_or((origin_form, ""));
+    // `http://host` and `http://host?query`: the path is `/`.
+    let path = if path.is_empty() { "/" } else { path };
     let path = percent_decode(path).ok_or(Reject::Target)?;
     // Every `%` starts a `%HH`. Whether the escapes decode to UTF-8 is left
     // to routing: only a parameter the route reads may be refused for that.

@@ -50,10 +50,9 @@ impl EventId {
                 digits(text).then(|| EventId::counter(text.parse().unwrap_or(u64::MAX)))
             }
             IdForm::Stream => {
-                let (ms, seq) = text.split_once('-')?;
-                if !digits(ms) || !digits(seq) {
-                    return None;
-                }
+                let (ms, seq) = text
+                    .split_once('-')
+                    .filter(|(m, s)| digits(m) && digits(s))?;
                 Some(EventId::stream(ms.parse().ok()?, seq.parse().ok()?))
             }
         }

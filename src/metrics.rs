@@ -149,17 +149,6 @@ impl Metrics {
     pub fn render(&self) -> String {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let mut out = String::with_capacity(4096);
-        let mut family = |name: &str, kind: &str, help: &str, samples: &[(String, String)]| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for (suffix, value) in samples {
-                let _ = writeln!(out, "{name}{suffix} {value}");
-            }
-        };
-        let labelled = |label: &str, values: &mut dyn Iterator<Item = (String, &AtomicU64)>| {
-            values
-                .map(|(v, n)| (format!("{{{label}=\"{v}\"}}"), get(n).to_string()))
-                .collect::<Vec<_>>()
-        };
         // The single-sample families, in exposition order.
         #[rustfmt::skip]
         let singles: [(&str, &str, &str, &AtomicU64); 9] = [
@@ -174,45 +163,53 @@ impl Metrics {
             ("process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch in seconds.", &self.start_time_seconds),
         ];
         for (name, kind, help, value) in singles {
-            family(name, kind, help, &[(String::new(), get(value).to_string())]);
+            family(&mut out, name, kind, help);
+            let _ = writeln!(out, "{name} {}", get(value));
         }
-        let statuses = Status::ERRORS.iter().map(|s| s.code().to_string());
+        let name = "tickstream_requests_rejected_total";
         family(
-            "tickstream_requests_rejected_total",
+            &mut out,
+            name,
             "counter",
             "Error answers (4xx and 5xx), by status.",
-            &labelled("status", &mut statuses.zip(&self.rejected)),
         );
-        let reasons = DisconnectReason::LABELS.iter().map(|r| r.to_string());
+        for (status, n) in Status::ERRORS.iter().zip(&self.rejected) {
+            let _ = writeln!(out, "{name}{{status=\"{}\"}} {}", status.code(), get(n));
+        }
+        let name = "tickstream_disconnects_total";
         family(
-            "tickstream_disconnects_total",
+            &mut out,
+            name,
             "counter",
             "Stream connections ended, by reason.",
-            &labelled("reason", &mut reasons.zip(&self.disconnects)),
         );
-        let bounds = LAG_BUCKETS
-            .iter()
-            .map(|b| b.to_string())
-            .chain(["+Inf".into()]);
-        let mut total = 0;
-        let mut lag: Vec<(String, String)> = bounds
-            .zip(&self.lag_buckets)
-            .map(|(le, n)| {
-                total += get(n);
-                (format!("_bucket{{le=\"{le}\"}}"), total.to_string())
-            })
-            .collect();
-        let sum = get(&self.lag_sum_nanos) as f64 / 1e9;
-        lag.push(("_sum".into(), sum.to_string()));
-        lag.push(("_count".into(), total.to_string()));
+        for (reason, n) in DisconnectReason::LABELS.iter().zip(&self.disconnects) {
+            let _ = writeln!(out, "{name}{{reason=\"{reason}\"}} {}", get(n));
+        }
+        let name = "tickstream_delivery_lag_seconds";
         family(
-            "tickstream_delivery_lag_seconds",
+            &mut out,
+            name,
             "histogram",
             "Time from the publish of the oldest event in a write of live events to the write's end.",
-            &lag,
         );
+        // Each write is counted in one bucket: the exposition adds them up.
+        let mut total = 0;
+        for (le, n) in LAG_BUCKETS.iter().zip(&self.lag_buckets) {
+            total += get(n);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {total}");
+        }
+        total += get(&self.lag_buckets[LAG_BUCKETS.len()]);
+        let sum = get(&self.lag_sum_nanos) as f64 / 1e9;
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {total}");
+        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {total}");
         out
     }
+}
+
+/// Writes the `# HELP` and `# TYPE` lines of a family.
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
 #[cfg(test)]

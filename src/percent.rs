@@ -10,20 +10,17 @@ pub fn percent_decode(text: &str) -> Option<String> {
 /// Decodes `%XX` escapes into bytes, UTF-8 or not; `None` for a bad escape
 /// (RFC 3986 `pct-encoded`: every `%` starts a `%HH`).
 pub fn percent_decode_bytes(text: &str) -> Option<Vec<u8>> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = text
-                .get(i + 1..i + 3)
-                .filter(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()))?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
+    let mut pieces = text.split('%');
+    // Never longer than `text`: allocated once.
+    let mut out = Vec::with_capacity(text.len());
+    out.extend_from_slice(pieces.next().unwrap_or_default().as_bytes());
+    // Every piece after the first starts right after a `%`.
+    for piece in pieces {
+        let hex = piece
+            .get(..2)
+            .filter(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()))?;
+        out.push(u8::from_str_radix(hex, 16).ok()?);
+        out.extend_from_slice(&piece.as_bytes()[2..]);
     }
     Some(out)
 }

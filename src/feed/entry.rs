@@ -5,7 +5,7 @@
 //! entry's named fields) is the caller's business, and so is counting.
 
 use crate::hub::Price;
-use crate::symbol::Symbol;
+use crate::symbol::{Symbol, MAX_SYMBOL_LEN};
 
 /// Which value of an entry breaks the rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,11 +21,9 @@ pub enum EntryError {
 impl std::fmt::Display for EntryError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            EntryError::Symbol => write!(
-                f,
-                "symbol must be 1 to {} of A-Z 0-9 . _ -",
-                crate::symbol::MAX_SYMBOL_LEN
-            ),
+            EntryError::Symbol => {
+                write!(f, "symbol must be 1 to {MAX_SYMBOL_LEN} of A-Z 0-9 . _ -")
+            }
             EntryError::Price => f.write_str(
                 "price must be digits with an optional fraction, greater than zero and finite",
             ),

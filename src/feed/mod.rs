@@ -20,11 +20,6 @@ use crate::config::{Config, FeedKind};
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    crate::since_epoch().as_millis() as u64
-}
-
 /// Starts the feed thread the configuration names. A sim or stdin feed
 /// counts as up from now until its thread ends (a stdin feed at EOF, or a
 /// panic); the redis feed while it is connected.

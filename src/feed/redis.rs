@@ -92,9 +92,8 @@ impl Reader<'_> {
     fn session(&mut self, backoff: &mut Backoff) -> Result<Infallible, RedisError> {
         let (url, key) = (&self.config.redis, &self.config.stream);
         let mut conn = Connection::open(url, REDIS_TIMEOUT)?;
-        match conn.key_type(key)?.as_str() {
-            "none" | "stream" => {}
-            _ => return Err(RedisError::Server("WRONGTYPE".into())),
+        if !matches!(conn.key_type(key)?.as_str(), "none" | "stream") {
+            return Err(RedisError::Server("WRONGTYPE".into()));
         }
         if self.connected_before {
             self.metrics.feed_reconnected();
@@ -191,11 +190,8 @@ impl Reader<'_> {
                 }
             }
         }
-        let published = match live {
-            true => self.hub.publish_named(&events),
-            false => self.hub.load_named(&events),
-        };
-        self.metrics.published(published);
+        self.metrics
+            .published(self.hub.publish_named(&events, live));
     }
 }
 
@@ -216,12 +212,9 @@ fn price_of(entry: &Entry) -> Result<Price, String> {
     if entry.oversized {
         return Err(format!("a field over {MAX_VALUE_BYTES} bytes"));
     }
-    let field = |name: &str| {
-        let mut fields = entry.fields.iter();
-        let value = fields
-            .find(|(f, _)| f == name.as_bytes())
-            .map(|(_, v)| v.as_slice());
-        value.ok_or_else(|| format!("no {name} field"))
+    let field = |name: &str| match entry.fields.iter().find(|(f, _)| f == name.as_bytes()) {
+        Some((_, value)) => Ok(value.as_slice()),
+        None => Err(format!("no {name} field")),
     };
     let (symbol, price, ts) = (field("symbol")?, field("price")?, field("ts").ok());
     parse_entry(symbol, price, ts, || entry.id.major).map_err(|e| e.to_string())

@@ -5,7 +5,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
-use crate::feed::now_ms;
 use crate::hub::{Hub, Price};
 use crate::metrics::Metrics;
 use crate::symbol::Symbol;
@@ -76,7 +75,7 @@ impl RandomWalk {
     pub fn next_ticks(&mut self) -> (u32, Vec<Price>) {
         thread::sleep(self.next.saturating_duration_since(Instant::now()));
         let now = Instant::now();
-        let ts = now_ms();
+        let ts = crate::since_epoch().as_millis() as u64;
         let due = ticks_due(&mut self.next, now, self.interval);
         (due, (0..due).flat_map(|_| self.step(ts)).collect())
     }

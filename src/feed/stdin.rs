@@ -9,7 +9,6 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::fmt;
 
 use crate::feed::entry::{parse_entry, EntryError};
-use crate::feed::now_ms;
 use crate::hub::{Hub, Price};
 use crate::metrics::Metrics;
 
@@ -135,7 +134,7 @@ impl<R: Read> Lines<R> {
         let parsed = match read {
             LineRead::Eof => return None,
             LineRead::TooLong => Err(LineError::TooLong),
-            LineRead::Line => parse_line(&self.line, now_ms),
+            LineRead::Line => parse_line(&self.line, || crate::since_epoch().as_millis() as u64),
         };
         if let Err(e) = &parsed {
             crate::log!("tickstream: stdin line {} skipped: {e}", self.number);
@@ -302,7 +301,7 @@ mod tests {
                 dialect: crate::sse::Dialect::Prices,
             },
             last_event_id: Some(crate::id::EventId::counter(0)),
-            conflated: false,
+            throttle: None,
             tag: None,
         });
         let mut out = Vec::new();

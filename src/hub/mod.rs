@@ -56,8 +56,10 @@ pub struct Wants {
     pub selection: Selection,
     /// Where it resumes, if it does.
     pub last_event_id: Option<EventId>,
-    /// A conflated stream: no queue; it reads [`Subscription::newest_since`].
-    pub conflated: bool,
+    /// `?throttle=` (or its token's period): a conflated stream, at most one
+    /// write of events per this long. It has no queue: it reads
+    /// [`Subscription::newest_since`].
+    pub throttle: Option<Duration>,
     /// A tag that [`Hub::revoke`] looks at: the id of the key that signed
     /// the stream's token.
     pub tag: Option<u64>,
@@ -273,16 +275,20 @@ impl Hub {
 
     /// Publishes events named by the feed (stream entry ids) as one tick,
     /// skipping any at or below the newest id published (an entry read
-    /// twice across a reconnect); returns the number published.
-    pub fn publish_named(&self, events: &[(EventId, Price)]) -> usize {
-        self.take_named(events, true)
-    }
-
-    /// Like [`Hub::publish_named`], but into the history and snapshot only,
-    /// sent to no subscriber: a replica's first load of the stream. Finish
-    /// a load with [`Hub::send_snapshot`].
-    pub fn load_named(&self, events: &[(EventId, Price)]) -> usize {
-        self.take_named(events, false)
+    /// twice across a reconnect); returns the number published. With
+    /// `fan_out` false, into the history and snapshot only, sent to no
+    /// subscriber: a replica's first load of the stream, finished with
+    /// [`Hub::send_snapshot`].
+    pub fn publish_named(&self, events: &[(EventId, Price)], fan_out: bool) -> usize {
+        let state = self.lock();
+        let (mut newest, mut fresh) = (state.newest, Vec::new());
+        for (id, price) in events {
+            if newest.is_none_or(|n| *id > n) {
+                newest = Some(*id);
+                fresh.push((*id, price));
+            }
+        }
+        self.publish_locked(state, &fresh, fan_out)
     }
 
     /// Ends a load: a client that subscribed before it gets what it would
@@ -302,18 +308,6 @@ impl Hub {
         });
         drop(state);
         woken.iter().for_each(Thread::unpark);
-    }
-
-    fn take_named(&self, events: &[(EventId, Price)], fan_out: bool) -> usize {
-        let state = self.lock();
-        let (mut newest, mut fresh) = (state.newest, Vec::new());
-        for (id, price) in events {
-            if newest.is_none_or(|n| *id > n) {
-                newest = Some(*id);
-                fresh.push((*id, price));
-            }
-        }
-        self.publish_locked(state, &fresh, fan_out)
     }
 
     /// Nanoseconds since the hub's start: the clock of [`Inbox::wake_at`].
@@ -389,7 +383,7 @@ impl Hub {
         let selection = Arc::new(wants.selection);
         let mut cursor = None;
         let catch_up = match last {
-            _ if wants.conflated => {
+            _ if wants.throttle.is_some() => {
                 cursor = match (self.form, last, state.newest) {
                     (IdForm::Counter, Some(last), newest) => newest.map(|n| last.min(n)),
                     _ => last,
@@ -432,7 +426,7 @@ impl Hub {
         });
         state.subscribers.push(Subscriber {
             resumed: last.is_some(),
-            queue: (!wants.conflated).then_some(queue),
+            queue: wants.throttle.is_none().then_some(queue),
             selection: Arc::clone(&selection),
             inbox: Arc::clone(&inbox),
             tag: wants.tag,
@@ -539,7 +533,7 @@ mod tests {
                 dialect: Dialect::Prices,
             },
             last_event_id: last.map(EventId::counter),
-            conflated: false,
+            throttle: None,
             tag: None,
         })
     }
@@ -778,7 +772,7 @@ mod tests {
                 dialect,
             },
             last_event_id: last,
-            conflated,
+            throttle: conflated.then_some(Duration::from_secs(1)),
             tag: None,
         }
     }
@@ -806,12 +800,12 @@ mod tests {
     fn stream_ids_are_the_feeds_and_never_repeat() {
         let hub = Hub::new(IdForm::Stream, 0, 100, 8);
         assert_eq!(
-            hub.publish_named(&[named(10, 0, "A", "1"), named(10, 1, "B", "2")]),
+            hub.publish_named(&[named(10, 0, "A", "1"), named(10, 1, "B", "2")], true),
             2
         );
         // Read again after a reconnect: only the new entry is published.
         assert_eq!(
-            hub.publish_named(&[named(10, 1, "B", "2"), named(11, 0, "A", "3")]),
+            hub.publish_named(&[named(10, 1, "B", "2"), named(11, 0, "A", "3")], true),
             1
         );
         let resumed = resume(&hub, EventId::stream(10, 0));
@@ -822,8 +816,8 @@ mod tests {
         // A client that failed over from a replica a few events ahead:
         // nothing at or below its id, in catch-up or live.
         let ahead = resume(&hub, EventId::stream(12, 0));
-        hub.publish_named(&[named(12, 0, "A", "4"), named(12, 1, "B", "5")]);
-        hub.publish_named(&[named(13, 0, "A", "6")]);
+        hub.publish_named(&[named(12, 0, "A", "4"), named(12, 1, "B", "5")], true);
+        hub.publish_named(&[named(13, 0, "A", "6")], true);
         assert_eq!(
             drain(&ahead),
             stream_frames(&[(12, 1, "B", "5"), (13, 0, "A", "6")])
@@ -927,11 +921,14 @@ mod tests {
     fn a_load_reaches_early_subscribers_as_the_snapshot() {
         let hub = Hub::new(IdForm::Stream, 0, 100, 8);
         let early = hub.subscribe(wants(only(&["A"]), None, false, Dialect::Prices));
-        hub.load_named(&[
-            named(1, 0, "A", "1"),
-            named(1, 1, "B", "2"),
-            named(2, 0, "A", "3"),
-        ]);
+        hub.publish_named(
+            &[
+                named(1, 0, "A", "1"),
+                named(1, 1, "B", "2"),
+                named(2, 0, "A", "3"),
+            ],
+            false,
+        );
         assert!(
             matches!(early.try_next(), Ok(None)),
             "a load is sent to no one"

@@ -59,8 +59,8 @@ pub fn entitle(
 ) -> Result<StreamParams, Response> {
     if let Some(throttle) = &grant.throttle {
         let period = parse_throttle(throttle).map_err(|_| unauthorized(Some("claims")))?;
-        params.throttle = Some(params.throttle.map_or(period, |asked| asked.max(period)));
-        params.wants.conflated = true;
+        // At least the token's period (`None`, no throttle, orders below it).
+        params.wants.throttle = params.wants.throttle.max(Some(period));
     }
     if let Some(symbols) = grant.symbols {
         let entitled: Vec<Symbol> = symbols
@@ -203,8 +203,7 @@ mod tests {
                 names.join(",")
             }
         };
-        assert_eq!(params.wants.conflated, params.throttle.is_some());
-        Ok((names, params.throttle))
+        Ok((names, params.wants.throttle))
     }
 
     #[test]

@@ -40,8 +40,6 @@ pub struct StreamParams {
     /// header, else `?lastEventId=` (a browser resuming a URL that has the
     /// query sends the newer id in the header).
     pub wants: Wants,
-    /// `?throttle=`: at most one write of events per this long.
-    pub throttle: Option<Duration>,
     /// HEAD: the head only, then close.
     pub head_only: bool,
     /// When the token of a stream opened with one expires (`server::access`).
@@ -166,10 +164,9 @@ fn stream_params(
                 dialect,
             },
             last_event_id: header_id.or(query_id),
-            conflated: throttle.is_some(),
+            throttle,
             tag: None,
         },
-        throttle,
         head_only: request.method == Method::Head,
         expires: None,
         sub: None,
@@ -251,7 +248,8 @@ mod tests {
                 } else {
                     ""
                 },
-                p.throttle
+                p.wants
+                    .throttle
                     .map_or(String::new(), |t| format!(" every {t:?}")),
             ),
             Route::Health => "health".into(),

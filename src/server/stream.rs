@@ -62,6 +62,7 @@ pub fn serve(
     let _ = stream.set_nodelay(true);
     shared.metrics.connected();
     let started = Instant::now();
+    let throttle = params.wants.throttle;
     let mut subscription = shared.hub.subscribe(params.wants);
     let mut writer = EventWriter {
         stream,
@@ -69,7 +70,7 @@ pub fn serve(
         events_sent: 0,
         expires: params.expires,
     };
-    let reason = writer.run(&mut subscription, head, params.throttle);
+    let reason = writer.run(&mut subscription, head, throttle);
     shared.metrics.disconnected(reason);
     if !shared.config.quiet {
         let ended = (started.elapsed(), writer.events_sent, reason);
