@@ -12,6 +12,7 @@ use crate::auth::{self, Access, Grant};
 use crate::config::Config;
 use crate::http::{self, Request, Response, Status};
 use crate::hub::Filter;
+use crate::percent::percent_decode;
 use crate::server::routes::{parse_throttle, retry_later, Route, StreamParams};
 use crate::server::Shared;
 use crate::symbol::Symbol;
@@ -144,7 +145,7 @@ pub fn too_many_streams(config: &Config) -> Response {
 }
 
 /// A request's path and query for the log: the value of `access_token`
-/// shown as `REDACTED`.
+/// (however its name is escaped) shown as `REDACTED`.
 pub fn logged_path(request: &Request) -> String {
     if request.query.is_empty() {
         return request.path.clone();
@@ -152,9 +153,13 @@ pub fn logged_path(request: &Request) -> String {
     let query: Vec<String> = request
         .query
         .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some(("access_token", _)) => "access_token=REDACTED".to_string(),
-            _ => pair.to_string(),
+        .map(|pair| {
+            // The name as `check` reads it: %-escapes decoded.
+            let name = pair.split_once('=').map_or(pair, |(name, _)| name);
+            match percent_decode(name).as_deref() == Some("access_token") {
+                true => format!("{name}=REDACTED"),
+                false => pair.to_string(),
+            }
         })
         .collect();
     format!("{}?{}", request.path, query.join("&"))
@@ -258,6 +263,14 @@ mod tests {
                 "/prices?access_token=REDACTED&x=1",
             ),
             ("/prices?x&access_token=", "/prices?x&access_token=REDACTED"),
+            (
+                "/prices?access%5Ftoken=a.b.c",
+                "/prices?access%5Ftoken=REDACTED",
+            ),
+            (
+                "/prices?%61ccess_token=a.b.c",
+                "/prices?%61ccess_token=REDACTED",
+            ),
         ] {
             assert_eq!(logged_path(&request(target)), logged);
         }

@@ -251,14 +251,22 @@ fn the_token_may_come_from_the_cookie_or_the_query_and_never_reaches_the_log() {
         "",
     );
     assert!(by_query.next_event(IO_TIMEOUT).is_some());
+    // A query name with %-escapes is the same name: its token is checked,
+    // and redacted in the log.
+    let mut escaped = Sse::connect(server.addr, &format!("/prices?access%5Ftoken={token}"), "");
+    assert!(escaped.next_event(IO_TIMEOUT).is_some());
     // The header wins over a bad cookie: the first present is the one checked.
     let bad_cookie = "Cookie: tickstream_token=garbage\r\n".to_string();
     let both = bearer(&token) + &bad_cookie;
     assert_eq!(stream_status(&server, "/prices", &both), 200);
     assert_eq!(stream_status(&server, "/prices", &bad_cookie), 401);
-    drop((by_cookie, by_query));
-    let logged = "/prices?access_token=REDACTED&symbols=BTC";
-    assert!(server.wait_for_log(logged, IO_TIMEOUT), "{}", server.log());
+    drop((by_cookie, by_query, escaped));
+    for logged in [
+        "/prices?access_token=REDACTED&symbols=BTC",
+        "/prices?access%5Ftoken=REDACTED",
+    ] {
+        assert!(server.wait_for_log(logged, IO_TIMEOUT), "{}", server.log());
+    }
     assert!(
         server.log().contains("carol"),
         "the sub names the subscriber"
