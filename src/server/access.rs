@@ -78,7 +78,8 @@ pub fn entitle(
     }
     params.wants.tag = Some(grant.key.0);
     let left = Duration::from_secs(grant.exp).saturating_sub(crate::since_epoch());
-    params.expires = Some(Instant::now() + left);
+    // An `exp` past what an `Instant` can hold (aeons away) never comes.
+    params.expires = Instant::now().checked_add(left);
     params.sub = grant.sub;
     Ok(params)
 }
@@ -209,6 +210,30 @@ mod tests {
             }
         };
         Ok((names, params.wants.throttle))
+    }
+
+    #[test]
+    fn an_exp_aeons_away_is_no_expiry_and_no_panic() {
+        let config = Config::default();
+        let Route::Stream(params) = route(&request("/prices"), &config) else {
+            panic!("not a stream");
+        };
+        let far = Grant {
+            exp: u64::MAX,
+            ..grant(None, None)
+        };
+        let params = entitle(params, far, &config).expect("entitled");
+        assert_eq!(params.expires, None);
+        let Route::Stream(params) = route(&request("/prices"), &config) else {
+            panic!("not a stream");
+        };
+        let soon = Grant {
+            exp: crate::since_epoch().as_secs() + 60,
+            ..grant(None, None)
+        };
+        let expires = entitle(params, soon, &config).expect("entitled").expires;
+        let left = expires.expect("an expiry").duration_since(Instant::now());
+        assert!(left <= Duration::from_secs(60) && left >= Duration::from_secs(55));
     }
 
     #[test]
