@@ -266,6 +266,13 @@ fn package_tools() -> bool {
         skip_or_fail("root or sudo -n, for dpkg -i in a namespace (the package test did not run)");
         return false;
     }
+    let namespace = root("unshare").args(["--mount", "--", "true"]).output();
+    if !namespace.is_ok_and(|out| out.status.success()) {
+        skip_or_fail(
+            "a mount namespace (unshare --mount), for the package test's copy of the system",
+        );
+        return false;
+    }
     true
 }
 
@@ -332,14 +339,21 @@ const PACKAGE_TEST: &str = "package::the_package_installs_verifies_and_purges_le
 
 /// Runs the package test again, as root, with the package at `deb`, in a
 /// mount and PID namespace of its own where `/etc`, `/usr`, `/var`, `/opt`
-/// and `/srv` are overlays on the machine's, their writes kept in a
-/// temporary directory removed afterwards. `dpkg`, the user and the unit
-/// change that copy only, never the machine: a package someone installed
-/// by the README stays as it was (the test purges it in the copy first),
-/// and any process the package left would end with the namespace.
+/// and `/srv` are overlays on the machine's, their writes kept in memory
+/// (tmpfs), and `/run` is empty, so no running systemd is seen. `dpkg`, the
+/// user and the unit change that copy only, never the machine: a package
+/// someone installed by the README stays as it was, running or not (the
+/// test purges it in the copy first), and any process the package left
+/// ends with the namespace.
 fn in_a_throwaway_system(deb: &Path) {
     const SETUP: &str = r#"set -e
 layers=$1 deb=$2; shift 2
+# The copy's writes in memory: gone with the namespace, and never an overlay
+# on an overlay (as /tmp is in a container).
+mount -t tmpfs tickstream-test-layers "$layers"
+# No running systemd in the copy: through the machine's /run, the maintainer
+# scripts' systemctl would reach its PID 1 (and stop its tickstream).
+mount -t tmpfs tickstream-test-run /run
 for d in etc usr var opt srv; do
     [ -d "/$d" ] && [ ! -L "/$d" ] || continue
     mkdir -p "$layers/$d/upper" "$layers/$d/work"
@@ -355,6 +369,7 @@ exec "$@""#;
             .args([
                 "--pid",
                 "--fork",
+                "--kill-child",
                 "--mount-proc",
                 "--",
                 "sh",
@@ -367,7 +382,7 @@ exec "$@""#;
             .arg(std::env::current_exe().expect("the test binary"))
             .args([PACKAGE_TEST, "--exact", "--nocapture", "--test-threads=1"]),
     );
-    // The work directories are root's, whoever runs the tests.
+    // The mount point is root's once used, whoever runs the tests.
     let _ = output(root("rm").arg("-rf").arg(&layers.0));
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
@@ -388,6 +403,11 @@ fn the_package_installs_verifies_and_purges_leaving_nothing() {
         return;
     };
     let deb = PathBuf::from(deb);
+    // The maintainer scripts must not reach the machine's systemd.
+    assert!(
+        !Path::new("/run/systemd/system").exists(),
+        "the copy sees a running systemd"
+    );
     // The copy starts from the machine: a package installed there goes first.
     if package_status() != "not-installed" {
         println!("the machine has the package: purged in the copy first");
