@@ -21,7 +21,7 @@ use crate::feed::entry::parse_entry;
 use crate::hub::{Hub, Price};
 use crate::id::EventId;
 use crate::metrics::Metrics;
-use crate::redis::resp::{MAX_VALUE_BYTES, TOO_LARGE};
+use crate::redis::resp::{MAX_FIELDS_BYTES, MAX_VALUE_BYTES, TOO_LARGE};
 use crate::redis::{Backoff, Connection, Entry, RedisError, REDIS_TIMEOUT};
 
 /// How long one `XREAD` blocks in Redis waiting for an entry.
@@ -210,7 +210,9 @@ fn next_id(id: EventId) -> Option<EventId> {
 /// error says why the entry is skipped.
 fn price_of(entry: &Entry) -> Result<Price, String> {
     if entry.oversized {
-        return Err(format!("a field over {MAX_VALUE_BYTES} bytes"));
+        return Err(format!(
+            "a field over {MAX_VALUE_BYTES} bytes, or fields over {MAX_FIELDS_BYTES} bytes in all"
+        ));
     }
     let field = |name: &str| match entry.fields.iter().find(|(f, _)| f == name.as_bytes()) {
         Some((_, value)) => Ok(value.as_slice()),
@@ -270,6 +272,7 @@ mod tests {
         }
         let mut big = entry(&[("symbol", "BTC"), ("price", "1")]);
         big.oversized = true;
-        assert_eq!(price_of(&big), Err("a field over 4096 bytes".into()));
+        let why = "a field over 4096 bytes, or fields over 1048576 bytes in all";
+        assert_eq!(price_of(&big), Err(why.into()));
     }
 }

@@ -107,7 +107,8 @@ pub struct Entry {
     /// but for those whose name or value is over
     /// [`resp::MAX_VALUE_BYTES`], which were skipped.
     pub fields: Vec<(Vec<u8>, Vec<u8>)>,
-    /// True if a field was skipped for its size.
+    /// True if a field was skipped for its size, or all of them for theirs
+    /// ([`resp::MAX_FIELDS_BYTES`]).
     pub oversized: bool,
 }
 
@@ -425,6 +426,7 @@ fn entry(reply: Reply) -> Result<Entry, RedisError> {
     match fields {
         // Only a consumer-group read of a deleted entry has null fields.
         Reply::Array(None) => {}
+        Reply::Skipped(_) => entry.oversized = true,
         Reply::Array(Some(items)) if items.len() % 2 == 0 => {
             let mut items = items.into_iter();
             while let (Some(field), Some(value)) = (items.next(), items.next()) {

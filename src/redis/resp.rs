@@ -20,9 +20,11 @@
 //! the reply's bytes however it is split into reads. Its verdict is that of
 //! reading byte by byte, so it never depends on the split either. A bulk
 //! string over [`MAX_VALUE_BYTES`] is read through without being held and
-//! stands in the reply as [`Reply::Skipped`]: no value, however large
-//! (Redis allows 512 MB), makes the client hold more than
-//! [`MAX_REPLY_BYTES`] of a reply. A declared length is checked before its
+//! stands in the reply as [`Reply::Skipped`], as does a nested array of
+//! plain values (an entry's fields) past [`MAX_FIELDS_BYTES`]: no value,
+//! however large (Redis allows 512 MB), makes the client hold more than
+//! [`MAX_REPLY_BYTES`] of a reply, and no entry makes a reply of its own
+//! too large. A declared length is checked before its
 //! payload arrives and never sizes an allocation beyond that bound. A parsed
 //! [`Reply`] takes 32 bytes per value plus its text's heap block: up to
 //! about 16 times its counted size for a reply made of tiny values, so a
@@ -37,6 +39,10 @@ use std::io::Write as _;
 pub const MAX_REPLY_BYTES: usize = 4 * 1024 * 1024;
 /// Longest bulk string kept; a longer one is read through and skipped.
 pub const MAX_VALUE_BYTES: usize = 4 * 1024;
+/// Most bytes counted for a nested array of plain values (a stream entry's
+/// fields); past it the array is read through and skipped, so that an entry
+/// of many small fields cannot make even a page of one entry too large.
+pub const MAX_FIELDS_BYTES: usize = 1024 * 1024;
 /// Longest bulk string that may be declared at all: Redis's own limit
 /// (`proto-max-bulk-len`, 512 MB); a larger length is a broken reply.
 pub const MAX_DECLARED_BYTES: usize = 512 * 1024 * 1024;
@@ -60,7 +66,9 @@ pub enum Reply {
     Integer(i64),
     /// `$3\r\nabc`, or `None` for the null bulk string `$-1`.
     Bulk(Option<Vec<u8>>),
-    /// A bulk string over [`MAX_VALUE_BYTES`], read and dropped: its length.
+    /// Read and dropped: a bulk string over [`MAX_VALUE_BYTES`] (its
+    /// length), or a nested array of plain values over [`MAX_FIELDS_BYTES`]
+    /// (its element count).
     Skipped(usize),
     /// `*2\r\n...`, or `None` for the null array `*-1`.
     Array(Option<Vec<Reply>>),
@@ -110,11 +118,32 @@ enum State {
 #[derive(Debug, Default)]
 pub struct Parser {
     state: State,
-    /// Arrays being filled, outermost first, each with the count of its
-    /// elements still due.
-    open: Vec<(Vec<Reply>, usize)>,
+    reply: Partial,
+}
+
+/// The arrays of the reply being read, and what it has cost.
+#[derive(Debug, Default)]
+struct Partial {
+    /// Arrays being filled, outermost first.
+    open: Vec<Open>,
     /// Bytes of this reply counted against [`MAX_REPLY_BYTES`].
     counted: usize,
+    /// The index in `open` of an array being read through: nothing in it
+    /// is kept or counted.
+    skipping: Option<usize>,
+}
+
+/// An array being filled.
+#[derive(Debug)]
+struct Open {
+    items: Vec<Reply>,
+    /// Its elements: declared, and still due.
+    len: usize,
+    due: usize,
+    /// `counted` once its header was read.
+    counted_before: usize,
+    /// True while none of its elements is an array.
+    plain: bool,
 }
 
 impl Parser {
@@ -130,11 +159,14 @@ impl Parser {
                     let Some(&kind) = input.get(pos) else {
                         return Ok((pos, None));
                     };
-                    count(&mut self.counted, 1)?;
+                    if let Some(parent) = self.reply.open.last_mut() {
+                        parent.plain &= kind != b'*';
+                    }
+                    self.reply.count(1)?;
                     if !b"+-:$*".contains(&kind) {
                         return Err("unknown type byte (RESP2 has + - : $ *)");
                     }
-                    if kind == b'*' && self.open.len() >= MAX_DEPTH {
+                    if kind == b'*' && self.reply.open.len() >= MAX_DEPTH {
                         return Err("arrays nested more than 8 deep");
                     }
                     pos += 1;
@@ -151,7 +183,7 @@ impl Parser {
                         return Ok((pos, None));
                     };
                     pos += 1;
-                    count(&mut self.counted, 1)?;
+                    self.reply.count(1)?;
                     match (byte, *cr) {
                         (b'\n', true) => {}
                         (_, true) | (b'\n', false) => return Err("line not ended by CRLF"),
@@ -207,7 +239,7 @@ impl Parser {
                 }
             };
             self.state = State::Start;
-            if let Some(reply) = self.finish(value) {
+            if let Some(reply) = self.reply.finish(value) {
                 return Ok((pos, Some(reply)));
             }
         }
@@ -226,7 +258,8 @@ impl Parser {
             (b'$', Some(len)) => {
                 // The payload and its CRLF count, unless it is skipped.
                 let kept = len <= MAX_VALUE_BYTES;
-                count(&mut self.counted, if kept { len + 2 } else { 2 })?;
+                self.reply.count(if kept { len + 2 } else { 2 })?;
+                let kept = kept && self.reply.skipping.is_none();
                 let kept = kept.then(|| Vec::with_capacity(len));
                 self.state = State::Bulk {
                     len,
@@ -241,36 +274,68 @@ impl Parser {
             }
             (_, Some(0)) => Reply::Array(Some(Vec::new())),
             (_, Some(len)) => {
-                self.open
-                    .push((Vec::with_capacity(len.min(ARRAY_PREALLOC)), len));
+                self.reply.open.push(Open {
+                    items: Vec::with_capacity(len.min(ARRAY_PREALLOC)),
+                    len,
+                    due: len,
+                    counted_before: self.reply.counted,
+                    plain: true,
+                });
                 return Ok(None);
             }
         }))
+    }
+}
+
+impl Partial {
+    /// Counts `n` more bytes of the reply against its limit; a nested array
+    /// of plain values past [`MAX_FIELDS_BYTES`] is from then on read
+    /// through, its bytes no longer counted.
+    fn count(&mut self, n: usize) -> Result<(), RespError> {
+        if self.skipping.is_some() {
+            return Ok(());
+        }
+        self.counted = self.counted.saturating_add(n);
+        let nested = self.open.len() > 1;
+        if let Some(open) = self.open.last_mut().filter(|open| nested && open.plain) {
+            if self.counted - open.counted_before > MAX_FIELDS_BYTES {
+                self.counted = open.counted_before;
+                open.items = Vec::new();
+                self.skipping = Some(self.open.len() - 1);
+                return Ok(());
+            }
+        }
+        (self.counted <= MAX_REPLY_BYTES)
+            .then_some(())
+            .ok_or(TOO_LARGE)
     }
 
     /// Puts a complete value in the array being filled, closing every array
     /// it completes; returns the reply when the outermost value is complete.
     fn finish(&mut self, mut value: Reply) -> Option<Reply> {
         loop {
-            let Some((items, due)) = self.open.last_mut() else {
+            let depth = self.open.len();
+            let Some(open) = self.open.last_mut() else {
                 self.counted = 0;
                 return Some(value);
             };
-            items.push(value);
-            *due -= 1;
-            if *due > 0 {
+            if self.skipping.is_none_or(|skipped| depth <= skipped) {
+                open.items.push(value);
+            }
+            open.due -= 1;
+            if open.due > 0 {
                 return None;
             }
-            let (items, _) = self.open.pop()?;
-            value = Reply::Array(Some(items));
+            let open = self.open.pop()?;
+            value = match self.skipping {
+                Some(skipped) if skipped == self.open.len() => {
+                    self.skipping = None;
+                    Reply::Skipped(open.len)
+                }
+                _ => Reply::Array(Some(open.items)),
+            };
         }
     }
-}
-
-/// Counts `n` more bytes of a reply against its limit.
-fn count(counted: &mut usize, n: usize) -> Result<(), RespError> {
-    *counted = counted.saturating_add(n);
-    (*counted <= MAX_REPLY_BYTES).then_some(()).ok_or(TOO_LARGE)
 }
 
 /// A `$` or `*` line's length: `None` for `-1`; a length too large for
@@ -585,6 +650,63 @@ mod tests {
         bytes.truncate(bytes.len() - 2);
         bytes.extend_from_slice(b"x\r\n");
         assert_error(&bytes, LINE);
+    }
+
+    /// A stream entry's fields past [`MAX_FIELDS_BYTES`] (many small ones,
+    /// none skipped by itself) are read through and stand as one
+    /// `Skipped`, however the bytes arrive; the entries around it are kept.
+    /// A plain array at the top, or an array of arrays, is never skipped.
+    #[test]
+    fn nested_plain_arrays_over_the_bound_are_skipped() {
+        let field = bulk_bytes(10, b'f');
+        let entry = |id: &str, fields: usize| {
+            let mut bytes = format!("*2\r\n$3\r\n{id}\r\n*{fields}\r\n").into_bytes();
+            bytes.extend_from_slice(&field.repeat(fields));
+            bytes
+        };
+        let parsed = |id: &str, fields: Reply| array(vec![bulk(id.as_bytes()), fields]);
+        let fields = |n: usize| array(vec![bulk(b"ffffffffff"); n]);
+        let (under, over) = (
+            MAX_FIELDS_BYTES / field.len(),
+            MAX_FIELDS_BYTES / field.len() + 1,
+        );
+        let mut bytes = b"*3\r\n".to_vec();
+        for (id, n) in [("1-0", 2), ("2-0", over), ("3-0", under)] {
+            bytes.extend_from_slice(&entry(id, n));
+        }
+        let expected = array(vec![
+            parsed("1-0", fields(2)),
+            parsed("2-0", Reply::Skipped(over)),
+            parsed("3-0", fields(under)),
+        ]);
+        for size in [1, 7, 4096, 65536, bytes.len()] {
+            let mut parser = Parser::default();
+            let mut reply = None;
+            for chunk in bytes.chunks(size) {
+                let (used, done) = parser.parse(chunk).expect("valid");
+                assert_eq!(used, chunk.len());
+                assert!(parser.held() < 64, "{} bytes held", parser.held());
+                reply = reply.or(done);
+            }
+            assert_eq!(reply.as_ref(), Some(&expected), "in pieces of {size}");
+        }
+        // At the top, the same array is kept whole.
+        let mut top = format!("*{over}\r\n").into_bytes();
+        top.extend_from_slice(&field.repeat(over));
+        let whole = Parsed::Complete(fields(over), top.len());
+        assert_eq!(parse_reply(&top), Ok(whole));
+        // An array of arrays (an XREAD's entries) is kept whole too.
+        let pairs = over / 2 + 1;
+        let mut nested = format!("*1\r\n*{pairs}\r\n").into_bytes();
+        for _ in 0..pairs {
+            nested.extend_from_slice(b"*2\r\n");
+            nested.extend_from_slice(&field.repeat(2));
+        }
+        let kept = array(vec![array(vec![fields(2); pairs])]);
+        assert_eq!(
+            parse_reply(&nested),
+            Ok(Parsed::Complete(kept, nested.len()))
+        );
     }
 
     /// A value of 10 MiB, handed over 64 KiB at a time, is never held: the

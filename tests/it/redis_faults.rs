@@ -109,6 +109,47 @@ fn a_huge_entry_is_skipped_and_stops_nothing() {
     assert_eq!(late.metric("tickstream_feed_lines_rejected_total"), 1);
 }
 
+/// An entry of 200,000 small fields (none over 4 KiB, about 5 MB in all,
+/// more than a reply may hold) is skipped like one with a huge field: it
+/// used to make even a page of one entry too large, stopping the feed, and
+/// a new replica never came up.
+#[test]
+fn an_entry_of_many_small_fields_is_skipped_and_stops_nothing() {
+    let Some((redis, early)) = redis_and_replica() else {
+        return;
+    };
+    let mut client = Sse::connect(early.addr, "/prices", "");
+    redis.add("10-0", "BTC", "1");
+    let many: Vec<String> = (0..200_000)
+        .flat_map(|n| [format!("f{n}"), "v".to_string()])
+        .collect();
+    pipe(&redis, &[xadd("11-0", "BTC", "2", &many)]);
+    redis.add("12-0", "BTC", "3");
+    let ids: Vec<String> = client
+        .events(2, IO_TIMEOUT)
+        .into_iter()
+        .map(|e| e.id_text)
+        .collect();
+    assert_eq!(ids, ["10-0", "12-0"]);
+    assert!(healthy(&early));
+    assert!(early.wait_for_log(
+        "redis entry 11-0 skipped: a field over 4096 bytes, or fields over 1048576 bytes in all",
+        IO_TIMEOUT
+    ));
+    assert_eq!(early.metric("tickstream_feed_lines_rejected_total"), 1);
+
+    let late = replica(&redis, &[]);
+    assert!(wait_until(IO_TIMEOUT, || healthy(&late)), "{}", late.log());
+    let mut resumed = Sse::connect(late.addr, "/prices", "Last-Event-ID: 1-0\r\n");
+    let ids: Vec<String> = resumed
+        .events(2, IO_TIMEOUT)
+        .into_iter()
+        .map(|e| e.id_text)
+        .collect();
+    assert_eq!(ids, ["10-0", "12-0"]);
+    assert_eq!(late.metric("tickstream_feed_lines_rejected_total"), 1);
+}
+
 /// 400 entries with a 1 MiB price are skipped without being held: the
 /// replica's RSS grows by less than 64 MiB (it took 830 MB before).
 #[test]
