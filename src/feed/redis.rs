@@ -107,11 +107,13 @@ impl Reader<'_> {
                 // that came before the load get the snapshot after it.
                 let newest = self.newest(&mut conn)?;
                 let mut pages = Vec::new();
-                let (mut before, mut wanted) = (newest.and_then(next_id), self.config.history);
+                // Before the id after the newest, or before the stream's end
+                // (`None`) when the newest is the largest id there is.
+                let (mut before, mut wanted) = (newest.map(next_id), self.config.history);
                 while let (Some(end), true) = (before, wanted > 0) {
-                    let entries = conn.xrevrange_before(key, Some(end), wanted.min(page))?;
+                    let entries = conn.xrevrange_before(key, end, wanted.min(page))?;
                     wanted = wanted.saturating_sub(entries.len());
-                    before = entries.first().map(|e| e.id);
+                    before = entries.first().map(|e| Some(e.id));
                     let last_page = entries.len() < page;
                     pages.push(entries);
                     if last_page {

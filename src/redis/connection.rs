@@ -245,6 +245,10 @@ impl Connection {
         after: EventId,
         count: usize,
     ) -> Result<Vec<Entry>, RedisError> {
+        // Redis refuses to start after the largest id; nothing can follow it.
+        if after == EventId::stream(u64::MAX, u64::MAX) {
+            return Ok(Vec::new());
+        }
         self.range(b"XRANGE", key, &format!("({after}"), "+", count)
     }
 
