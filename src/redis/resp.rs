@@ -128,9 +128,6 @@ struct Partial {
     open: Vec<Open>,
     /// Bytes of this reply counted against [`MAX_REPLY_BYTES`].
     counted: usize,
-    /// The index in `open` of an array being read through: nothing in it
-    /// is kept or counted.
-    skipping: Option<usize>,
 }
 
 /// An array being filled.
@@ -144,6 +141,9 @@ struct Open {
     counted_before: usize,
     /// True while none of its elements is an array.
     plain: bool,
+    /// True once it is read through: its elements are neither kept nor
+    /// counted (an array within it is, as far as the reply's bound).
+    skipping: bool,
 }
 
 impl Parser {
@@ -159,9 +159,6 @@ impl Parser {
                     let Some(&kind) = input.get(pos) else {
                         return Ok((pos, None));
                     };
-                    if let Some(parent) = self.reply.open.last_mut() {
-                        parent.plain &= kind != b'*';
-                    }
                     self.reply.count(1)?;
                     if !b"+-:$*".contains(&kind) {
                         return Err("unknown type byte (RESP2 has + - : $ *)");
@@ -259,7 +256,6 @@ impl Parser {
                 // The payload and its CRLF count, unless it is skipped.
                 let kept = len <= MAX_VALUE_BYTES;
                 self.reply.count(if kept { len + 2 } else { 2 })?;
-                let kept = kept && self.reply.skipping.is_none();
                 let kept = kept.then(|| Vec::with_capacity(len));
                 self.state = State::Bulk {
                     len,
@@ -280,6 +276,7 @@ impl Parser {
                     due: len,
                     counted_before: self.reply.counted,
                     plain: true,
+                    skipping: false,
                 });
                 return Ok(None);
             }
@@ -292,19 +289,16 @@ impl Partial {
     /// of plain values past [`MAX_FIELDS_BYTES`] is from then on read
     /// through, its bytes no longer counted.
     fn count(&mut self, n: usize) -> Result<(), RespError> {
-        if self.skipping.is_some() {
-            return Ok(());
-        }
-        self.counted = self.counted.saturating_add(n);
         let nested = self.open.len() > 1;
         if let Some(open) = self.open.last_mut().filter(|open| nested && open.plain) {
-            if self.counted - open.counted_before > MAX_FIELDS_BYTES {
+            if open.skipping || self.counted + n - open.counted_before > MAX_FIELDS_BYTES {
                 self.counted = open.counted_before;
                 open.items = Vec::new();
-                self.skipping = Some(self.open.len() - 1);
+                open.skipping = true;
                 return Ok(());
             }
         }
+        self.counted = self.counted.saturating_add(n);
         (self.counted <= MAX_REPLY_BYTES)
             .then_some(())
             .ok_or(TOO_LARGE)
@@ -314,12 +308,12 @@ impl Partial {
     /// it completes; returns the reply when the outermost value is complete.
     fn finish(&mut self, mut value: Reply) -> Option<Reply> {
         loop {
-            let depth = self.open.len();
             let Some(open) = self.open.last_mut() else {
                 self.counted = 0;
                 return Some(value);
             };
-            if self.skipping.is_none_or(|skipped| depth <= skipped) {
+            open.plain &= !matches!(value, Reply::Array(_));
+            if !open.skipping {
                 open.items.push(value);
             }
             open.due -= 1;
@@ -327,12 +321,9 @@ impl Partial {
                 return None;
             }
             let open = self.open.pop()?;
-            value = match self.skipping {
-                Some(skipped) if skipped == self.open.len() => {
-                    self.skipping = None;
-                    Reply::Skipped(open.len)
-                }
-                _ => Reply::Array(Some(open.items)),
+            value = match open.skipping {
+                true => Reply::Skipped(open.len),
+                false => Reply::Array(Some(open.items)),
             };
         }
     }
