@@ -67,85 +67,53 @@ fn xadd(id: &str, symbol: &str, price: &str, more: &[String]) -> Vec<String> {
 /// serves the valid entries. (It retried the same page for ever before.)
 #[test]
 fn a_huge_entry_is_skipped_and_stops_nothing() {
+    let pad = ["pad".into(), "x".repeat(5_000_000)];
+    an_entry_is_skipped_and_stops_nothing(&pad, "a field over 4096 bytes");
+}
+
+/// An entry of 200,000 small fields (none over 4 KiB, about 5 MB in all,
+/// more than a reply may hold) is skipped like one with a huge field: it
+/// used to make even a page of that one entry too large, stopping the
+/// feed, and a new replica never came up.
+#[test]
+fn an_entry_of_many_small_fields_is_skipped_and_stops_nothing() {
+    let many: Vec<String> = (0..200_000)
+        .flat_map(|n| [format!("f{n}"), "v".to_string()])
+        .collect();
+    let why = "a field over 4096 bytes, or fields over 1048576 bytes in all";
+    an_entry_is_skipped_and_stops_nothing(&many, why);
+}
+
+/// The ids of the next two events of `stream`.
+fn two_ids(stream: &mut Sse) -> Vec<String> {
+    let events = stream.events(2, IO_TIMEOUT).into_iter();
+    events.map(|e| e.id_text).collect()
+}
+
+/// Entry 11-0 with the fields `more` too, between two valid ones: skipped
+/// with `why`, counted, and the others served, by a running replica and by
+/// one started after it.
+fn an_entry_is_skipped_and_stops_nothing(more: &[String], why: &str) {
     let Some((redis, early)) = redis_and_replica() else {
         return;
     };
     let mut client = Sse::connect(early.addr, "/prices", "");
     redis.add("10-0", "BTC", "1");
-    pipe(
-        &redis,
-        &[xadd(
-            "11-0",
-            "BTC",
-            "2",
-            &["pad".into(), "x".repeat(5_000_000)],
-        )],
-    );
+    pipe(&redis, &[xadd("11-0", "BTC", "2", more)]);
     redis.add("12-0", "BTC", "3");
-    let ids: Vec<String> = client
-        .events(2, IO_TIMEOUT)
-        .into_iter()
-        .map(|e| e.id_text)
-        .collect();
+    let ids = two_ids(&mut client);
     assert_eq!(ids, ["10-0", "12-0"]);
     assert!(healthy(&early));
     assert!(wait_until(IO_TIMEOUT, || early
         .metric("tickstream_feed_lines_rejected_total")
         == 1));
-    assert!(early.wait_for_log(
-        "redis entry 11-0 skipped: a field over 4096 bytes",
-        IO_TIMEOUT
-    ));
+    let logged = format!("redis entry 11-0 skipped: {why}");
+    assert!(early.wait_for_log(&logged, IO_TIMEOUT), "{}", early.log());
 
     let late = replica(&redis, &[]);
     assert!(wait_until(IO_TIMEOUT, || healthy(&late)), "{}", late.log());
     let mut resumed = Sse::connect(late.addr, "/prices", "Last-Event-ID: 1-0\r\n");
-    let ids: Vec<String> = resumed
-        .events(2, IO_TIMEOUT)
-        .into_iter()
-        .map(|e| e.id_text)
-        .collect();
-    assert_eq!(ids, ["10-0", "12-0"]);
-    assert_eq!(late.metric("tickstream_feed_lines_rejected_total"), 1);
-}
-
-/// An entry of 200,000 small fields (none over 4 KiB, about 5 MB in all,
-/// more than a reply may hold) is skipped like one with a huge field: it
-/// used to make even a page of one entry too large, stopping the feed, and
-/// a new replica never came up.
-#[test]
-fn an_entry_of_many_small_fields_is_skipped_and_stops_nothing() {
-    let Some((redis, early)) = redis_and_replica() else {
-        return;
-    };
-    let mut client = Sse::connect(early.addr, "/prices", "");
-    redis.add("10-0", "BTC", "1");
-    let many: Vec<String> = (0..200_000)
-        .flat_map(|n| [format!("f{n}"), "v".to_string()])
-        .collect();
-    pipe(&redis, &[xadd("11-0", "BTC", "2", &many)]);
-    redis.add("12-0", "BTC", "3");
-    let ids: Vec<String> = client
-        .events(2, IO_TIMEOUT)
-        .into_iter()
-        .map(|e| e.id_text)
-        .collect();
-    assert_eq!(ids, ["10-0", "12-0"]);
-    assert!(healthy(&early));
-    assert!(early.wait_for_log(
-        "redis entry 11-0 skipped: a field over 4096 bytes, or fields over 1048576 bytes in all",
-        IO_TIMEOUT
-    ));
-    assert_eq!(early.metric("tickstream_feed_lines_rejected_total"), 1);
-
-    let late = replica(&redis, &[]);
-    assert!(wait_until(IO_TIMEOUT, || healthy(&late)), "{}", late.log());
-    let mut resumed = Sse::connect(late.addr, "/prices", "Last-Event-ID: 1-0\r\n");
-    let ids: Vec<String> = resumed
-        .events(2, IO_TIMEOUT)
-        .into_iter()
-        .map(|e| e.id_text)
-        .collect();
+    let ids = two_ids(&mut resumed);
     assert_eq!(ids, ["10-0", "12-0"]);
     assert_eq!(late.metric("tickstream_feed_lines_rejected_total"), 1);
 }
@@ -165,11 +133,7 @@ fn the_largest_id_is_loaded_and_survives_a_reconnect() {
     let late = replica(&redis, &[]);
     assert!(wait_until(IO_TIMEOUT, || healthy(&late)), "{}", late.log());
     let mut resumed = Sse::connect(late.addr, "/prices", "Last-Event-ID: 1-0\r\n");
-    let ids: Vec<String> = resumed
-        .events(2, IO_TIMEOUT)
-        .into_iter()
-        .map(|e| e.id_text)
-        .collect();
+    let ids = two_ids(&mut resumed);
     assert_eq!(ids, ["5-0", largest]);
     redis.cli(&["CLIENT", "KILL", "TYPE", "normal"]);
     // Back to reading: logged once a read works again after the complaint.
